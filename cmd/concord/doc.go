@@ -1,0 +1,9 @@
+// Command concord is the single Concord binary.
+//
+//	concord server   run one member (flags or CONCORD_<FLAG> environment variables)
+//	concord dev      run a local N-member cluster on 127.0.0.1 until interrupted
+//	concord get|put|del|members|status   quick client verbs on clientv3
+//	concord bench put|range              a load generator with etcd benchmark's flags
+//
+// Bad flags or arguments exit with status 2 and a message; other failures exit 1.
+package main
