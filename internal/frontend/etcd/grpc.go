@@ -1,0 +1,88 @@
+package etcd
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/concord-db/concord/internal/server"
+)
+
+// grpcOverheadBytes is allowed on top of the request limit for the gRPC
+// envelope, as etcd does, so the server's own check (with etcd's error) is
+// the one a client meets.
+const grpcOverheadBytes = 512 * 1024
+
+// Config tunes the gRPC front-end.
+type Config struct {
+	// MaxRequestBytes is the largest request accepted (etcd:
+	// --max-request-bytes).
+	MaxRequestBytes int
+}
+
+// NewGRPCServer returns a gRPC server with etcd's KV, Cluster, Maintenance
+// and health services registered over s.
+func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
+	g := grpc.NewServer(
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(math.MaxUint32),
+		// clientv3 pings every 5 s at most when configured to; allow it.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
+		grpc.ChainUnaryInterceptor(requireLeaderUnary(s)),
+		grpc.ChainStreamInterceptor(requireLeaderStream(s)),
+	)
+	etcdserverpb.RegisterKVServer(g, &kvService{s: s})
+	etcdserverpb.RegisterClusterServer(g, &clusterService{s: s})
+	etcdserverpb.RegisterMaintenanceServer(g, &maintenanceService{s: s})
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(g, hs)
+	return g
+}
+
+// requiresLeader reports whether the client asked to fail fast without a
+// leader (clientv3.WithRequireLeader sets "hasleader: true").
+func requiresLeader(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	if !ok {
+		return false
+	}
+	for _, v := range md.Get(rpctypes.MetadataRequireLeaderKey) {
+		if v == rpctypes.MetadataHasLeader {
+			return true
+		}
+	}
+	return false
+}
+
+func requireLeaderUnary(s *server.Server) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if requiresLeader(ctx) && s.Leader() == 0 {
+			return nil, rpctypes.ErrGRPCNoLeader
+		}
+		return handler(ctx, req)
+	}
+}
+
+func requireLeaderStream(s *server.Server) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if requiresLeader(ss.Context()) && s.Leader() == 0 {
+			return rpctypes.ErrGRPCNoLeader
+		}
+		return handler(srv, ss)
+	}
+}
+
+func header(h server.Header) *etcdserverpb.ResponseHeader {
+	return &etcdserverpb.ResponseHeader{ClusterId: h.ClusterID, MemberId: h.MemberID, Revision: h.Revision, RaftTerm: h.RaftTerm}
+}

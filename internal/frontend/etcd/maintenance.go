@@ -1,0 +1,60 @@
+package etcd
+
+import (
+	"context"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/version"
+
+	"github.com/concord-db/concord/internal/server"
+)
+
+type clusterService struct {
+	etcdserverpb.UnimplementedClusterServer
+	s *server.Server
+}
+
+func (c *clusterService) MemberList(ctx context.Context, r *etcdserverpb.MemberListRequest) (*etcdserverpb.MemberListResponse, error) {
+	ms, h, err := c.s.Members(ctx, r.Linearizable)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	out := &etcdserverpb.MemberListResponse{Header: header(h)}
+	for _, m := range ms {
+		out.Members = append(out.Members, &etcdserverpb.Member{
+			ID: m.Id, Name: m.Name, PeerURLs: m.PeerUrls, ClientURLs: m.ClientUrls, IsLearner: m.IsLearner,
+		})
+	}
+	return out, nil
+}
+
+type maintenanceService struct {
+	etcdserverpb.UnimplementedMaintenanceServer
+	s *server.Server
+}
+
+// Status reports this member. Version is the etcd API version Concord
+// implements, because clients compare it as etcd's.
+func (m *maintenanceService) Status(ctx context.Context, r *etcdserverpb.StatusRequest) (*etcdserverpb.StatusResponse, error) {
+	st := m.s.Status()
+	return &etcdserverpb.StatusResponse{
+		Header:           header(st.Header),
+		Version:          version.Version,
+		DbSize:           st.DBSize,
+		DbSizeInUse:      st.DBSize,
+		Leader:           st.Leader,
+		RaftIndex:        st.CommitIndex,
+		RaftTerm:         st.RaftTerm,
+		RaftAppliedIndex: st.AppliedIndex,
+		IsLearner:        st.IsLearner,
+		StorageVersion:   version.Version,
+	}, nil
+}
+
+func (m *maintenanceService) HashKV(ctx context.Context, r *etcdserverpb.HashKVRequest) (*etcdserverpb.HashKVResponse, error) {
+	hash, compactRev, h, err := m.s.Hash(r.Revision)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &etcdserverpb.HashKVResponse{Header: header(h), Hash: hash, CompactRevision: compactRev, HashRevision: h.Revision}, nil
+}

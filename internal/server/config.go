@@ -1,0 +1,203 @@
+package server
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Peer is one entry of the initial cluster: a member name and the URL other
+// members reach it at.
+type Peer struct {
+	Name string
+	URL  string // http://host:port
+}
+
+// Config describes one member. Fields left zero take the defaults of
+// DefaultConfig where noted.
+type Config struct {
+	// Name is this member's name; it must appear in InitialCluster.
+	Name string
+	// DataDir holds member/wal and member/snap.
+	DataDir string
+	// InitialCluster lists every founding member (name and peer URL). It is
+	// read only when the data directory holds no WAL yet.
+	InitialCluster []Peer
+	// ClusterState is "new" (bootstrap a cluster) or "existing" (join one
+	// whose members already know this member).
+	ClusterState string
+	// ClusterToken is mixed into the cluster id so two clusters built from
+	// the same member list stay distinct.
+	ClusterToken string
+	// ClientURLs are the URLs clients use to reach this member; they are
+	// published to the replicated member table.
+	ClientURLs []string
+	// HeartbeatInterval is one raft tick; ElectionTimeout must be a multiple
+	// of at least 5 ticks.
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+	// SnapshotCount is the number of applied entries between snapshots.
+	SnapshotCount uint64
+	// SnapshotCatchUpEntries are kept in the log behind each snapshot so a
+	// slightly slow follower catches up without a snapshot.
+	SnapshotCatchUpEntries uint64
+	// MaxRequestBytes bounds one encoded request (etcd: --max-request-bytes).
+	MaxRequestBytes int
+	// MaxTxnOps bounds the operations of one txn (etcd: --max-txn-ops).
+	MaxTxnOps int
+	// WALSegmentBytes is the preallocated size of a WAL segment (0: the wal
+	// package default). Tests shrink it so rollover runs often.
+	WALSegmentBytes int64
+	// FS is the filesystem (vfs.Default in production).
+	FS vfs.FS
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a fresh Config with etcd's defaults.
+func DefaultConfig() Config {
+	return Config{
+		ClusterState:           "new",
+		ClusterToken:           "concord-cluster",
+		HeartbeatInterval:      100 * time.Millisecond,
+		ElectionTimeout:        1000 * time.Millisecond,
+		SnapshotCount:          10000,
+		SnapshotCatchUpEntries: 5000,
+		MaxRequestBytes:        1536 * 1024,
+		MaxTxnOps:              128,
+		FS:                     vfs.Default,
+	}
+}
+
+// Validate reports the first problem with c, in terms of the flags a user set.
+func (c Config) Validate() error {
+	if c.Name == "" {
+		return errors.New("server: member name is empty")
+	}
+	if c.DataDir == "" {
+		return errors.New("server: data dir is empty")
+	}
+	if c.FS == nil {
+		return errors.New("server: no filesystem")
+	}
+	switch c.ClusterState {
+	case "new", "existing":
+	default:
+		return fmt.Errorf("server: initial cluster state %q is not \"new\" or \"existing\"", c.ClusterState)
+	}
+	if len(c.InitialCluster) == 0 {
+		return errors.New("server: initial cluster is empty")
+	}
+	names := map[string]bool{}
+	urls := map[string]bool{}
+	found := false
+	for _, p := range c.InitialCluster {
+		if p.Name == "" {
+			return errors.New("server: initial cluster has a member without a name")
+		}
+		if names[p.Name] {
+			return fmt.Errorf("server: initial cluster names member %q twice", p.Name)
+		}
+		names[p.Name] = true
+		if _, err := PeerAddr(p.URL); err != nil {
+			return fmt.Errorf("server: initial cluster member %q: %w", p.Name, err)
+		}
+		if urls[p.URL] {
+			return fmt.Errorf("server: initial cluster uses peer URL %q twice", p.URL)
+		}
+		urls[p.URL] = true
+		if p.Name == c.Name {
+			found = true
+		}
+	}
+	if !found {
+		return fmt.Errorf("server: member %q is not in the initial cluster", c.Name)
+	}
+	if c.HeartbeatInterval <= 0 {
+		return errors.New("server: heartbeat interval must be positive")
+	}
+	if c.ElectionTimeout < 5*c.HeartbeatInterval {
+		return fmt.Errorf("server: election timeout %v must be at least 5 heartbeat intervals (%v)", c.ElectionTimeout, 5*c.HeartbeatInterval)
+	}
+	if c.SnapshotCount == 0 {
+		return errors.New("server: snapshot count must be positive")
+	}
+	if c.MaxRequestBytes <= 0 {
+		return errors.New("server: max request bytes must be positive")
+	}
+	if c.MaxTxnOps <= 0 {
+		return errors.New("server: max txn ops must be positive")
+	}
+	return nil
+}
+
+// PeerAddr returns the host:port of a peer URL such as http://127.0.0.1:2380.
+func PeerAddr(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("bad peer URL %q: %w", raw, err)
+	}
+	if u.Scheme != "http" {
+		return "", fmt.Errorf("bad peer URL %q: scheme must be http", raw)
+	}
+	if u.Host == "" || u.Port() == "" {
+		return "", fmt.Errorf("bad peer URL %q: want http://host:port", raw)
+	}
+	return u.Host, nil
+}
+
+// ParseInitialCluster parses "name=http://host:port,name2=...".
+func ParseInitialCluster(s string) ([]Peer, error) {
+	var peers []Peer
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		name, u, ok := strings.Cut(part, "=")
+		if !ok || name == "" || u == "" {
+			return nil, fmt.Errorf("bad initial cluster entry %q: want name=http://host:port", part)
+		}
+		if _, err := PeerAddr(u); err != nil {
+			return nil, err
+		}
+		peers = append(peers, Peer{Name: name, URL: u})
+	}
+	if len(peers) == 0 {
+		return nil, errors.New("initial cluster is empty")
+	}
+	return peers, nil
+}
+
+// MemberID derives a member's id from its name, peer URL and the cluster
+// token, so every founding member computes the same ids independently.
+func MemberID(name, peerURL, token string) uint64 {
+	h := sha256.Sum256([]byte(name + "\x00" + peerURL + "\x00" + token))
+	id := binary.BigEndian.Uint64(h[:8])
+	if id == 0 {
+		id = 1 // raft reserves 0 for "none"
+	}
+	return id
+}
+
+// ClusterID derives the cluster id from the founding members' ids and the
+// token.
+func ClusterID(memberIDs []uint64, token string) uint64 {
+	ids := append([]uint64(nil), memberIDs...)
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	b := make([]byte, 0, 8*len(ids)+len(token))
+	for _, id := range ids {
+		b = binary.BigEndian.AppendUint64(b, id)
+	}
+	b = append(b, token...)
+	h := sha256.Sum256(b)
+	return binary.BigEndian.Uint64(h[:8])
+}

@@ -1,0 +1,27 @@
+// Package server is the domain API every front-end calls: Range, Put,
+// DeleteRange, Txn, Compact, member and status queries. It wires the pieces
+// below it — raftnode, apply, wal, snap, transport — into one member.
+//
+// Writes: a request becomes one command.Command with a request id; the server
+// registers a waiter under that id, proposes the encoded command through the
+// raft node and returns the result that apply produced when the entry was
+// committed and applied. A write is therefore answered only after it is
+// durable on a quorum and applied here.
+//
+// Reads: linearizable reads ask the raft node for a read index (batched: one
+// ReadIndex round serves every read waiting at that moment), wait until this
+// member has applied that index, then read the local store. Serializable reads
+// read the local store at once.
+//
+// On disk, a member's data directory holds member/wal (package wal) and
+// member/snap (package snap). The WAL's metadata records the member and
+// cluster ids, so a restart needs no flags to know who it is.
+//
+// The server never imports a front-end, gRPC, net/http or a protocol's wire
+// types; front-ends translate their protocol to this package's calls and map
+// its errors (and apply's and mvcc's) to their own codes.
+//
+// Concurrency: every exported method is safe for concurrent use. The raft
+// node's goroutine calls the state machine (apply) and triggers waiters; the
+// waiter registry has its own mutex and is never held while calling out.
+package server

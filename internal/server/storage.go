@@ -1,0 +1,107 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/concord-db/concord/internal/snap"
+	"github.com/concord-db/concord/internal/wal"
+)
+
+// identity is the WAL metadata: who this member is, fixed at creation.
+type identity struct {
+	Name      string `json:"name"`
+	MemberID  uint64 `json:"member_id"`
+	ClusterID uint64 `json:"cluster_id"`
+}
+
+// diskStorage is raftnode.Storage over the WAL and the snapshot directory.
+type diskStorage struct {
+	wal  *wal.WAL
+	snap *snap.Snapshotter
+}
+
+func (d *diskStorage) Save(hs raftpb.HardState, ents []raftpb.Entry) error {
+	return d.wal.Save(hs, ents)
+}
+
+// SaveSnapshot writes the snapshot file before the WAL mark, so a mark always
+// names a durable file.
+func (d *diskStorage) SaveSnapshot(s raftpb.Snapshot) error {
+	if err := d.snap.Save(s); err != nil {
+		return err
+	}
+	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: s.Metadata.Index, Term: s.Metadata.Term})
+}
+
+func (d *diskStorage) Release(index uint64) error {
+	if err := d.wal.ReleaseTo(index); err != nil {
+		return err
+	}
+	return d.snap.Purge(3)
+}
+
+func (d *diskStorage) Close() error { return d.wal.Close() }
+
+// persisted is what a restarting member read from disk.
+type persisted struct {
+	id       identity
+	snapshot *raftpb.Snapshot
+	hs       raftpb.HardState
+	entries  []raftpb.Entry
+}
+
+// openStorage opens (or, when fresh, creates) the member's WAL and snapshot
+// directory. It returns nil persisted state for a fresh directory.
+func openStorage(fs vfs.FS, dataDir string, segBytes int64, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
+	walDir := fs.PathJoin(dataDir, "member", "wal")
+	snapDir := fs.PathJoin(dataDir, "member", "snap")
+	ss, err := snap.New(fs, snapDir, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	wcfg := wal.Config{FS: fs, Dir: walDir, SegmentSize: segBytes, Logger: logger}
+	if !wal.Exists(fs, walDir) {
+		meta, err := json.Marshal(fresh)
+		if err != nil {
+			return nil, nil, err
+		}
+		w, err := wal.Create(wcfg, meta)
+		if err != nil {
+			return nil, nil, err
+		}
+		return &diskStorage{wal: w, snap: ss}, nil, nil
+	}
+
+	// The newest snapshot file decides where the WAL is read from. A file
+	// without a WAL mark (a crash between the two writes) is still a durable,
+	// committed state: the WAL keeps every entry after it until a later
+	// snapshot's mark releases them.
+	var p persisted
+	var from wal.SnapshotMark
+	s, err := ss.LoadNewest(nil)
+	switch {
+	case err == nil:
+		p.snapshot = &s
+		from = wal.SnapshotMark{Index: s.Metadata.Index, Term: s.Metadata.Term}
+	case errors.Is(err, snap.ErrNotFound):
+	default:
+		return nil, nil, err
+	}
+	w, rr, err := wal.Open(wcfg, from)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := json.Unmarshal(rr.Metadata, &p.id); err != nil {
+		w.Close()
+		return nil, nil, fmt.Errorf("server: WAL metadata in %s: %w", walDir, err)
+	}
+	p.hs = rr.HardState
+	p.entries = rr.Entries
+	return &diskStorage{wal: w, snap: ss}, &p, nil
+}
