@@ -1,0 +1,137 @@
+// Package transport carries raft messages between Concord members over TCP.
+//
+// It owns the peer connections of one member: one outbound message stream per
+// peer, the inbound streams peers open to us, and a short-lived connection per
+// snapshot. It hands what arrives to a [Handler] (the raft node) and tells it
+// when a peer is unreachable and how a snapshot send ended.
+//
+// It must never block the raft loop: [Transport.Send] only enqueues, and a
+// full queue drops the message and reports the peer unreachable (raft
+// retransmits). It must never import gRPC, net/http or a front-end, and it
+// does not interpret messages beyond their addressing.
+//
+// # Streams
+//
+// Every connection is dialed by the sender and starts with a handshake. Its
+// kind is then one of:
+//
+//   - message: long-lived, one per (sender, receiver) pair. The sender's
+//     writer goroutine drains the peer's queue into a bufio.Writer and flushes
+//     once per batch (at most 1024 messages or about 4 MiB). The receiver
+//     reads frames and calls Handler.Process in order. Only the sender writes
+//     after the handshake.
+//   - snapshot: one per MsgSnap, so that hundreds of megabytes of snapshot
+//     never queue behind (or in front of) heartbeats. The receiver answers
+//     with one ack byte, then both sides close.
+//
+// All integers are big-endian.
+//
+// # Handshake
+//
+// Hello, sent by the dialer, 32 bytes:
+//
+//	offset size field
+//	0      4    magic "CNCD" (0x43 0x4E 0x43 0x44)
+//	4      1    protocol version, 1
+//	5      1    stream kind: 1 = message, 2 = snapshot
+//	6      2    reserved, zero
+//	8      8    cluster id
+//	16     8    from: the dialer's member id
+//	24     8    to: the member id the dialer expects to reach
+//
+// Reply, sent by the acceptor, 4 bytes plus reason:
+//
+//	offset size field
+//	0      1    the acceptor's protocol version
+//	1      1    code: 0 accept, 1 unsupported version, 2 cluster id mismatch,
+//	            3 wrong member (to is not the acceptor), 4 unknown kind,
+//	            5 bad sender id (0 or the acceptor's own)
+//	2      2    reason length n, at most 1024
+//	4      n    reason, UTF-8 text for the dialer's log; empty on accept
+//
+// A refusal is logged by both sides, the dialer quoting the acceptor's
+// reason, and the acceptor closes the connection. Bytes that do not start
+// with the magic, or a hello with non-zero reserved bytes, are not answered:
+// the connection is just closed. The acceptor allows DialTimeout for the
+// hello; the dialer allows DialTimeout for dial plus reply.
+//
+// # Message stream
+//
+// After the handshake, a sequence of frames:
+//
+//	offset size field
+//	0      4    n: length of the message, 1 <= n <= MaxMessageBytes
+//	4      n    raftpb.Message, protobuf binary encoding
+//
+// A frame whose length is 0 or over the cap, a message that does not decode,
+// or one whose From/To differ from the handshake's ends the stream (the
+// receiver closes it). A peer that opens a new message stream replaces its
+// previous one, which the receiver closes.
+//
+// # Snapshot stream
+//
+// After the handshake, the dialer writes:
+//
+//	offset  size field
+//	0       4    h: length of the header message, 1 <= h <= MaxMessageBytes
+//	4       h    the MsgSnap raftpb.Message with Snapshot.Data left out
+//	4+h     8    d: length of the snapshot data, d <= the receiver's MaxSnapshotBytes
+//	12+h    d    the snapshot data, written in 1 MiB chunks
+//	12+h+d  4    CRC-32C (Castagnoli) of the data
+//
+// The receiver reads it all, checks the CRC, restores Snapshot.Data, calls
+// Handler.Process, and then writes one byte: 0x01 delivered, 0x00 checksum
+// mismatch. Any other end (error, cap exceeded, timeout) closes without an
+// ack. The sender reports ReportSnapshot(id, false) only after reading 0x01;
+// every other outcome is ReportSnapshot(id, true). Each chunk, and the wait
+// for the ack, has its own IOTimeout.
+//
+// # Goroutines
+//
+// Every goroutine below is started by the Transport, counted in its
+// WaitGroup (the stream watcher is instead waited for by the writer that
+// started it), and stopped by Close, which cancels the Transport's context,
+// closes the listeners and waits. Every connection registers a
+// context.AfterFunc that closes it when its context ends, which is what
+// unblocks reads, writes and dials.
+//
+//   - accept loop, one per Serve call: owned by the Transport; ends when its
+//     listener is closed (by Close).
+//   - inbound connection, one per accepted connection: handshake, then reads
+//     a message stream or one snapshot. Ends when the peer closes, on a
+//     protocol error, when replaced by a newer stream from the same peer, or
+//     when Close closes the connection.
+//   - peer writer (runPeer), one per peer: dials with backoff, writes
+//     batches, redials when the stream breaks. Owned by the peer; ends when
+//     RemovePeer, AddPeer with a new address, or Close cancels the peer's
+//     context (a child of the Transport's). RemovePeer and AddPeer wait for it.
+//   - stream watcher, one per live outbound message stream: blocks in Read to
+//     notice at once when the peer closes the stream. Owned by its writer,
+//     which closes the connection and waits for it before redialing or
+//     returning.
+//   - snapshot sender, one per MsgSnap passed to Send: dials, streams, waits
+//     for the ack, reports. Ends on completion, on error, or when its peer's
+//     context ends (RemovePeer or Close), which closes its connection.
+//
+// # Locks
+//
+// Transport.mu guards the peer map, the listeners, the inbound-stream map and
+// the closed flag. Transport.randMu guards the injected random source and is
+// a leaf. Order: mu before randMu (in practice they are never nested). No
+// lock is held while calling the Handler, dialing, doing network IO, or
+// waiting for a goroutine. Per-peer counters are atomics.
+//
+// # Handler contract
+//
+// Handler methods are called from transport goroutines and, for
+// ReportUnreachable and ReportSnapshot, from inside Send. They must not block
+// and must not call back into the Transport. No Handler method is called
+// after Close returns.
+//
+// # Deviation from the raft v2/v3.5 API shape
+//
+// go.etcd.io/raft/v3 v3.7 generates raftpb with google.golang.org/protobuf:
+// messages hold internal state that must not be copied, and RawNode uses
+// *raftpb.Message throughout (Ready.Messages is []*raftpb.Message). So
+// Handler.Process and Transport.Send take pointers.
+package transport
