@@ -23,6 +23,6 @@
 // Config.Concurrency goroutines at once; every goroutine it starts has exited
 // when it returns. Each worker keeps its own Histogram and counters and they are
 // merged after the workers exit, so the only shared state on the hot path is the
-// request channel and one atomic counter. A Histogram itself is not safe for
+// request channel and two atomic counters. A Histogram itself is not safe for
 // concurrent use. The optional progress goroutine reads atomic counters only.
 package loadgen

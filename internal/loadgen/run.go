@@ -70,9 +70,8 @@ type Op[C any] func(ctx context.Context, c C, seq uint64) error
 // Result is what a run measured.
 type Result struct {
 	// Succeeded and Failed count finished requests. Aborted counts requests
-	// handed to a worker but cut short, or never started, because the run's
-	// context ended (timeout or cancellation); requests the producer never
-	// handed out are in none of the three.
+	// in flight when the run's context ended (timeout or cancellation) and
+	// cut short by it; requests never issued are in none of the three.
 	Succeeded, Failed, Aborted uint64
 	// ErrorCounts maps an error message to how often it was seen.
 	ErrorCounts map[string]uint64
@@ -87,7 +86,7 @@ type Result struct {
 }
 
 // worker is the private tally of one goroutine, merged after it exits so the
-// hot path shares nothing but the request channel and one atomic counter.
+// hot path shares nothing but the request channel and two atomic counters.
 type worker struct {
 	hist      Histogram
 	succeeded uint64
@@ -180,8 +179,7 @@ func Run[C any](ctx context.Context, cfg Config, clients []C, op Op[C]) (*Result
 func runWorker[C any](ctx context.Context, w *worker, c C, op Op[C], reqs <-chan uint64, finished, failed *atomic.Uint64) {
 	for seq := range reqs {
 		if ctx.Err() != nil {
-			w.aborted++
-			continue // drain what the producer already queued
+			continue // drain what the producer queued; it was never issued
 		}
 		begin := time.Now()
 		err := op(ctx, c, seq)
@@ -209,8 +207,14 @@ func addError(m *map[string]uint64, msg string, n uint64) {
 	if *m == nil {
 		*m = make(map[string]uint64)
 	}
-	if _, ok := (*m)[msg]; !ok && len(*m) >= maxErrorKinds {
-		msg = OtherErrors
+	if _, ok := (*m)[msg]; !ok {
+		kinds := len(*m)
+		if _, ok := (*m)[OtherErrors]; ok {
+			kinds--
+		}
+		if kinds >= maxErrorKinds {
+			msg = OtherErrors
+		}
 	}
 	(*m)[msg] += n
 }
@@ -221,7 +225,7 @@ func addError(m *map[string]uint64, msg string, n uint64) {
 func startProgress(w io.Writer, interval time.Duration, total uint64, start time.Time, finished, failed *atomic.Uint64) (stop func()) {
 	done := make(chan struct{})
 	exited := make(chan struct{})
-	wrote := false
+	wrote, width := false, 0
 	go func() {
 		defer close(exited)
 		t := time.NewTicker(interval)
@@ -234,7 +238,11 @@ func startProgress(w io.Writer, interval time.Duration, total uint64, start time
 				wrote = true
 				n := finished.Load()
 				rate := float64(n) / now.Sub(start).Seconds()
-				fmt.Fprintf(w, "\r%d/%d requests, %.0f req/s, %d errors", n, total, rate, failed.Load())
+				line := fmt.Sprintf("%d/%d requests, %.0f req/s, %d errors", n, total, rate, failed.Load())
+				// Pad to the longest line so far: \r does not erase a longer
+				// previous line.
+				width = max(width, len(line))
+				fmt.Fprintf(w, "\r%-*s", width, line)
 			}
 		}
 	}()

@@ -1,0 +1,555 @@
+package main
+
+// The quick client verbs: get, put, del, members, status. They speak to the
+// cluster only through clientv3, so they work the same against etcd.
+//
+// Each verb is three layers: cobra plumbing (flags, argument checks that fail
+// with usagef before anything is dialed), a run function over a one-method
+// interface that clientv3 satisfies (so tests use fakes), and a pure writer
+// that formats the answer.
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+)
+
+func init() {
+	subcommands = append(subcommands, newGetCmd, newPutCmd, newDelCmd, newMembersCmd, newStatusCmd)
+}
+
+const (
+	defaultEndpoints = "127.0.0.1:2379"
+	// endpointsEnv overrides the default of --endpoints; the flag wins.
+	endpointsEnv = "CONCORD_ENDPOINTS"
+)
+
+// connFlags are the flags that say how to reach the cluster.
+type connFlags struct {
+	endpoints   string
+	dialTimeout time.Duration
+}
+
+func (f *connFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints,
+		"comma-separated client endpoints (host:port or URL); default from $"+endpointsEnv+" when set")
+	fs.DurationVar(&f.dialTimeout, "dial-timeout", 5*time.Second, "timeout for establishing a connection")
+}
+
+// resolve returns the endpoint list: the flag if it was given, else
+// $CONCORD_ENDPOINTS if set, else the default. Errors are usage errors.
+func (f *connFlags) resolve(fs *pflag.FlagSet) ([]string, error) {
+	raw := f.endpoints
+	if env := os.Getenv(endpointsEnv); env != "" && !fs.Changed("endpoints") {
+		raw = env
+	}
+	var eps []string
+	for ep := range strings.SplitSeq(raw, ",") {
+		if ep = strings.TrimSpace(ep); ep != "" {
+			eps = append(eps, ep)
+		}
+	}
+	if len(eps) == 0 {
+		return nil, usagef("--endpoints: no endpoint in %q", raw)
+	}
+	if f.dialTimeout <= 0 {
+		return nil, usagef("--dial-timeout must be positive, got %v", f.dialTimeout)
+	}
+	return eps, nil
+}
+
+// dial returns a client for eps. clientv3 connects lazily, so an unreachable
+// cluster shows up as the first call timing out, not here.
+func dial(eps []string, dialTimeout time.Duration) (*clientv3.Client, error) {
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   eps,
+		DialTimeout: dialTimeout,
+		// clientv3 logs retries and reconnects at info level on stderr, which
+		// would interleave with our output.
+		Logger: zap.NewNop(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", strings.Join(eps, ","), err)
+	}
+	return c, nil
+}
+
+// clientFlags are connFlags plus the per-command deadline of the quick verbs.
+type clientFlags struct {
+	conn           connFlags
+	commandTimeout time.Duration
+}
+
+func (f *clientFlags) register(fs *pflag.FlagSet) {
+	f.conn.register(fs)
+	fs.DurationVar(&f.commandTimeout, "command-timeout", 5*time.Second, "timeout for running the command")
+}
+
+// connect validates the flags (usage errors) and dials. The caller closes the
+// client.
+func (f *clientFlags) connect(cmd *cobra.Command) (*clientv3.Client, error) {
+	eps, err := f.conn.resolve(cmd.Flags())
+	if err != nil {
+		return nil, err
+	}
+	if f.commandTimeout <= 0 {
+		return nil, usagef("--command-timeout must be positive, got %v", f.commandTimeout)
+	}
+	return dial(eps, f.conn.dialTimeout)
+}
+
+// argsBetween accepts between lo and hi positional arguments and reports
+// anything else as a usage error (cobra's own validators return plain errors,
+// which would exit 1).
+func argsBetween(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) < lo || len(args) > hi {
+			return usagef("%s: wrong number of arguments (%d); usage: %s", cmd.Name(), len(args), cmd.UseLine())
+		}
+		return nil
+	}
+}
+
+// ---- get ----
+
+type getOptions struct {
+	prefix         bool
+	rev            int64
+	limit          int64
+	keysOnly       bool
+	printValueOnly bool
+}
+
+func (o getOptions) validate(key string) error {
+	switch {
+	case key == "" && !o.prefix:
+		return usagef(`get: empty key (use --prefix "" for every key)`)
+	case o.rev < 0:
+		return usagef("get: --rev must not be negative, got %d", o.rev)
+	case o.limit < 0:
+		return usagef("get: --limit must not be negative, got %d", o.limit)
+	case o.keysOnly && o.printValueOnly:
+		return usagef("get: --keys-only and --print-value-only exclude each other")
+	}
+	return nil
+}
+
+func (o getOptions) opOptions() []clientv3.OpOption {
+	var opts []clientv3.OpOption
+	if o.prefix {
+		opts = append(opts, clientv3.WithPrefix())
+	}
+	if o.rev > 0 {
+		opts = append(opts, clientv3.WithRev(o.rev))
+	}
+	if o.limit > 0 {
+		opts = append(opts, clientv3.WithLimit(o.limit))
+	}
+	if o.keysOnly {
+		opts = append(opts, clientv3.WithKeysOnly())
+	}
+	return opts
+}
+
+// writeKVs prints etcdctl's "simple" format: the key line, then the value
+// line, for each kv; --keys-only drops the value lines and --print-value-only
+// the key lines.
+func writeKVs(w io.Writer, kvs []*mvccpb.KeyValue, o getOptions) error {
+	for _, kv := range kvs {
+		if !o.printValueOnly {
+			if _, err := fmt.Fprintf(w, "%s\n", kv.Key); err != nil {
+				return err
+			}
+		}
+		if !o.keysOnly {
+			if _, err := fmt.Fprintf(w, "%s\n", kv.Value); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+type getter interface {
+	Get(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error)
+}
+
+func runGet(ctx context.Context, kv getter, w io.Writer, key string, o getOptions) error {
+	resp, err := kv.Get(ctx, key, o.opOptions()...)
+	if err != nil {
+		return fmt.Errorf("get %q: %w", key, err)
+	}
+	return writeKVs(w, resp.Kvs, o)
+}
+
+func newGetCmd() *cobra.Command {
+	var (
+		cf clientFlags
+		o  getOptions
+	)
+	cmd := &cobra.Command{
+		Use:   "get KEY",
+		Short: "Read a key or a prefix (prints key and value lines, like etcdctl)",
+		Args:  argsBetween(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(args[0]); err != nil {
+				return err
+			}
+			c, err := cf.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
+			defer cancel()
+			return runGet(ctx, c, cmd.OutOrStdout(), args[0], o)
+		},
+	}
+	cf.register(cmd.Flags())
+	fs := cmd.Flags()
+	fs.BoolVar(&o.prefix, "prefix", false, "read every key with KEY as prefix")
+	fs.Int64Var(&o.rev, "rev", 0, "read at this revision (0 = latest)")
+	fs.Int64Var(&o.limit, "limit", 0, "return at most this many keys (0 = no limit)")
+	fs.BoolVar(&o.keysOnly, "keys-only", false, "print keys only")
+	fs.BoolVar(&o.printValueOnly, "print-value-only", false, "print values only")
+	return cmd
+}
+
+// ---- put ----
+
+type putter interface {
+	Put(ctx context.Context, key, val string, opts ...clientv3.OpOption) (*clientv3.PutResponse, error)
+}
+
+func runPut(ctx context.Context, kv putter, w io.Writer, key, val string) error {
+	if _, err := kv.Put(ctx, key, val); err != nil {
+		return fmt.Errorf("put %q: %w", key, err)
+	}
+	_, err := fmt.Fprintln(w, "OK")
+	return err
+}
+
+func newPutCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "put KEY VALUE",
+		Short: "Write a key (prints OK)",
+		Args:  argsBetween(2, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "" {
+				return usagef("put: empty key")
+			}
+			c, err := cf.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
+			defer cancel()
+			return runPut(ctx, c, cmd.OutOrStdout(), args[0], args[1])
+		},
+	}
+	cf.register(cmd.Flags())
+	return cmd
+}
+
+// ---- del ----
+
+type deleter interface {
+	Delete(ctx context.Context, key string, opts ...clientv3.OpOption) (*clientv3.DeleteResponse, error)
+}
+
+func delOpOptions(prefix bool) []clientv3.OpOption {
+	if prefix {
+		return []clientv3.OpOption{clientv3.WithPrefix()}
+	}
+	return nil
+}
+
+func runDel(ctx context.Context, kv deleter, w io.Writer, key string, prefix bool) error {
+	resp, err := kv.Delete(ctx, key, delOpOptions(prefix)...)
+	if err != nil {
+		return fmt.Errorf("del %q: %w", key, err)
+	}
+	_, err = fmt.Fprintln(w, resp.Deleted)
+	return err
+}
+
+func newDelCmd() *cobra.Command {
+	var (
+		cf     clientFlags
+		prefix bool
+	)
+	cmd := &cobra.Command{
+		Use:   "del KEY",
+		Short: "Delete a key or a prefix (prints the number deleted)",
+		Args:  argsBetween(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if args[0] == "" && !prefix {
+				return usagef(`del: empty key (use --prefix "" for every key)`)
+			}
+			c, err := cf.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
+			defer cancel()
+			return runDel(ctx, c, cmd.OutOrStdout(), args[0], prefix)
+		},
+	}
+	cf.register(cmd.Flags())
+	cmd.Flags().BoolVar(&prefix, "prefix", false, "delete every key with KEY as prefix")
+	return cmd
+}
+
+// ---- members ----
+
+func hexID(id uint64) string { return strconv.FormatUint(id, 16) }
+
+// memberName shows a member that was added but has not started (it has no
+// name yet) as such instead of as a blank cell.
+func memberName(m *pb.Member) string {
+	if m.Name == "" {
+		return "(unstarted)"
+	}
+	return m.Name
+}
+
+// writeTable lays out the tab-separated lines fill writes, and strips the
+// padding tabwriter leaves after an empty last cell.
+func writeTable(w io.Writer, fill func(tw io.Writer)) error {
+	var buf bytes.Buffer
+	tw := tabwriter.NewWriter(&buf, 0, 8, 2, ' ', 0)
+	fill(tw)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for line := range strings.Lines(buf.String()) {
+		if _, err := io.WriteString(w, strings.TrimRight(line, " \n")+"\n"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeMembers(w io.Writer, members []*pb.Member) error {
+	return writeTable(w, func(tw io.Writer) {
+		fmt.Fprintln(tw, "ID\tNAME\tPEER ADDRS\tCLIENT ADDRS\tIS LEARNER")
+		for _, m := range members {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%t\n", hexID(m.ID), memberName(m),
+				strings.Join(m.PeerURLs, ","), strings.Join(m.ClientURLs, ","), m.IsLearner)
+		}
+	})
+}
+
+type memberLister interface {
+	MemberList(ctx context.Context, opts ...clientv3.OpOption) (*clientv3.MemberListResponse, error)
+}
+
+func runMembers(ctx context.Context, cl memberLister, w io.Writer) error {
+	resp, err := cl.MemberList(ctx)
+	if err != nil {
+		return fmt.Errorf("members: %w", err)
+	}
+	return writeMembers(w, resp.Members)
+}
+
+func newMembersCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "members",
+		Short: "List the cluster's members",
+		Args:  argsBetween(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
+			defer cancel()
+			return runMembers(ctx, c, cmd.OutOrStdout())
+		},
+	}
+	cf.register(cmd.Flags())
+	return cmd
+}
+
+// ---- status ----
+
+// statusTarget is one endpoint to ask for Status. memberID and name are known
+// only when the target came from the member list.
+type statusTarget struct {
+	memberID uint64
+	name     string
+	endpoint string
+	// cannotAsk, when set, says why the target is not asked at all (a member
+	// that has not started has no client URL).
+	cannotAsk error
+}
+
+type statusRow struct {
+	statusTarget
+	resp *clientv3.StatusResponse
+	err  error
+}
+
+var errNoClientURL = errors.New("member has not started: no client URL")
+
+// statusTargets picks the first client URL of every member, or, when the
+// member list is unavailable (members == nil), the given endpoints.
+func statusTargets(members []*pb.Member, fallback []string) []statusTarget {
+	if members == nil {
+		ts := make([]statusTarget, len(fallback))
+		for i, ep := range fallback {
+			ts[i] = statusTarget{endpoint: ep}
+		}
+		return ts
+	}
+	ts := make([]statusTarget, 0, len(members))
+	for _, m := range members {
+		t := statusTarget{memberID: m.ID, name: memberName(m)}
+		if len(m.ClientURLs) == 0 {
+			t.cannotAsk = errNoClientURL
+		} else {
+			t.endpoint = m.ClientURLs[0]
+		}
+		ts = append(ts, t)
+	}
+	return ts
+}
+
+type statuser interface {
+	Status(ctx context.Context, endpoint string) (*clientv3.StatusResponse, error)
+}
+
+// collectStatus asks every target in parallel, each with its own timeout, so
+// one dead member costs one timeout rather than one per member.
+func collectStatus(ctx context.Context, s statuser, targets []statusTarget, timeout time.Duration) []statusRow {
+	rows := make([]statusRow, len(targets))
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		rows[i].statusTarget = t
+		if t.cannotAsk != nil {
+			rows[i].err = t.cannotAsk
+			continue
+		}
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			rows[i].resp, rows[i].err = s.Status(ctx, t.endpoint)
+		})
+	}
+	wg.Wait()
+	return rows
+}
+
+// writeStatus prints one row per target; a failed one has dashes in the
+// numeric columns and the error in ERRORS. ERRORS of a healthy member lists its
+// alarms, if any.
+func writeStatus(w io.Writer, rows []statusRow) error {
+	return writeTable(w, func(tw io.Writer) {
+		fmt.Fprintln(tw, "ID\tNAME\tENDPOINT\tLEADER\tTERM\tAPPLIED\tREVISION\tVERSION\tERRORS")
+		for _, r := range rows {
+			fmt.Fprintln(tw, statusLine(r))
+		}
+	})
+}
+
+func statusLine(r statusRow) string {
+	name := cmp.Or(r.name, "-")
+	endpoint := cmp.Or(r.endpoint, "-")
+	if r.err != nil || r.resp == nil {
+		id := "-"
+		if r.memberID != 0 {
+			id = hexID(r.memberID)
+		}
+		msg := "no response"
+		if r.err != nil {
+			msg = r.err.Error()
+		}
+		return fmt.Sprintf("%s\t%s\t%s\t-\t-\t-\t-\t-\t%s", id, name, endpoint, msg)
+	}
+	s := r.resp
+	var memberID uint64
+	var rev int64
+	if s.Header != nil {
+		memberID, rev = s.Header.MemberId, s.Header.Revision
+	}
+	return fmt.Sprintf("%s\t%s\t%s\t%t\t%d\t%d\t%d\t%s\t%s", hexID(memberID), name, endpoint,
+		s.Leader != 0 && s.Leader == memberID, s.RaftTerm, s.RaftAppliedIndex, rev, s.Version,
+		strings.Join(s.Errors, "; "))
+}
+
+// statusClient is what the status verb needs of a clientv3.Client.
+type statusClient interface {
+	memberLister
+	statuser
+}
+
+// runStatus prints the table and then fails (exit 1) if any member could not
+// be asked, so scripts notice an unhealthy cluster.
+func runStatus(ctx context.Context, c statusClient, w io.Writer, eps []string, timeout time.Duration) error {
+	var members []*pb.Member
+	mctx, cancel := context.WithTimeout(ctx, timeout)
+	resp, err := c.MemberList(mctx)
+	cancel()
+	if err == nil {
+		members = resp.Members
+		if members == nil {
+			members = []*pb.Member{}
+		}
+	}
+	rows := collectStatus(ctx, c, statusTargets(members, eps), timeout)
+	if err := writeStatus(w, rows); err != nil {
+		return err
+	}
+	failed := 0
+	for _, r := range rows {
+		if r.err != nil {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("status: %d of %d endpoints failed", failed, len(rows))
+	}
+	return nil
+}
+
+func newStatusCmd() *cobra.Command {
+	var cf clientFlags
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show every member's raft and store status",
+		Long: "Status asks every member (found through the member list, or the --endpoints\n" +
+			"if that fails) for its status. It exits 1 if any member could not be asked.",
+		Args: argsBetween(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := cf.connect(cmd)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			return runStatus(cmd.Context(), c, cmd.OutOrStdout(), c.Endpoints(), cf.commandTimeout)
+		},
+	}
+	cf.register(cmd.Flags())
+	return cmd
+}
