@@ -1,0 +1,688 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// cluster drives N Cores from the test goroutine over an in-memory network:
+// a queue of messages delivered in order, with cuttable links. Invariants
+// are checked on every send and after every step.
+type cluster struct {
+	t      *testing.T
+	cfg    Config
+	ids    []uint64
+	cores  map[uint64]*Core // absent: crashed
+	stores map[uint64]*memStorage
+	sms    map[uint64]*kvMachine
+	queue  []*raftpb.Message
+	cut    map[[2]uint64]bool // directed links that drop messages
+
+	leaders        map[uint64]uint64 // term → leader seen in it
+	history        map[uint64]string // index → what every member applied there
+	reads          map[uint64][]raft.ReadState
+	sentBeforeSave int // MsgApp carrying entries the leader had not yet saved
+}
+
+// clusterTransport is one member's Transport into the cluster's queue.
+type clusterTransport struct {
+	c  *cluster
+	id uint64
+}
+
+func (tr clusterTransport) Send(msgs []*raftpb.Message) {
+	for _, m := range msgs {
+		tr.c.checkSend(tr.id, m)
+		// Clone: the wire would copy, and the receiver must not share the
+		// sender's entries.
+		tr.c.queue = append(tr.c.queue, proto.Clone(m).(*raftpb.Message))
+	}
+}
+
+func newCluster(t *testing.T, n int, cfg Config) *cluster {
+	t.Helper()
+	c := &cluster{
+		t:       t,
+		cfg:     cfg,
+		cores:   map[uint64]*Core{},
+		stores:  map[uint64]*memStorage{},
+		sms:     map[uint64]*kvMachine{},
+		cut:     map[[2]uint64]bool{},
+		leaders: map[uint64]uint64{},
+		history: map[uint64]string{},
+		reads:   map[uint64][]raft.ReadState{},
+	}
+	var peers []raft.Peer
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, uint64(i))
+		peers = append(peers, raft.Peer{ID: uint64(i)})
+	}
+	for _, id := range c.ids {
+		c.start(id, Boot{Peers: peers})
+	}
+	return c
+}
+
+// start creates member id with a fresh state machine and the given boot.
+func (c *cluster) start(id uint64, boot Boot) {
+	c.t.Helper()
+	if _, ok := c.stores[id]; !ok {
+		c.stores[id] = &memStorage{}
+	}
+	if !slices.Contains(c.ids, id) {
+		c.ids = append(c.ids, id)
+	}
+	sm := newKVMachine()
+	sm.onApply = func(index uint64, rec string) error {
+		if prev, ok := c.history[index]; ok && prev != rec {
+			c.t.Errorf("member %d applied %q at %d, another applied %q", id, rec, index, prev)
+		}
+		c.history[index] = rec
+		return nil
+	}
+	c.sms[id] = sm
+	cfg := c.cfg
+	cfg.ID = id
+	core, err := NewCore(cfg, boot, c.stores[id], clusterTransport{c, id}, sm)
+	if err != nil {
+		c.t.Fatalf("NewCore(%d) = %v", id, err)
+	}
+	c.cores[id] = core
+}
+
+// crash drops member id; its storage survives.
+func (c *cluster) crash(id uint64) { delete(c.cores, id) }
+
+// restart brings a crashed member back from its storage.
+func (c *cluster) restart(id uint64) { c.start(id, c.stores[id].boot()) }
+
+func (c *cluster) isolate(id uint64) {
+	for _, o := range c.ids {
+		if o != id {
+			c.cut[[2]uint64{id, o}] = true
+			c.cut[[2]uint64{o, id}] = true
+		}
+	}
+}
+
+func (c *cluster) heal() { clear(c.cut) }
+
+// checkSend asserts the durability rules at the moment a message leaves.
+func (c *cluster) checkSend(from uint64, m *raftpb.Message) {
+	t := c.t
+	st := c.stores[from]
+	switch m.GetType() {
+	case raftpb.MsgAppResp:
+		if !m.GetReject() && m.GetIndex() > st.durableLast() {
+			t.Errorf("member %d acked index %d to %d with only %d durable", from, m.GetIndex(), m.GetTo(), st.durableLast())
+		}
+	case raftpb.MsgVoteResp:
+		hs := st.hardState()
+		if !m.GetReject() && !(hs.GetTerm() > m.GetTerm() || (hs.GetTerm() == m.GetTerm() && hs.GetVote() == m.GetTo())) {
+			t.Errorf("member %d granted vote to %d in term %d with durable term %d vote %d", from, m.GetTo(), m.GetTerm(), hs.GetTerm(), hs.GetVote())
+		}
+	case raftpb.MsgApp:
+		if ents := m.GetEntries(); len(ents) > 0 && ents[len(ents)-1].GetIndex() > st.durableLast() {
+			if s := c.cores[from].BasicStatus(); s.RaftState != raft.StateLeader {
+				t.Errorf("non-leader %d (%v) sent entries it had not saved", from, s.RaftState)
+			}
+			c.sentBeforeSave++
+		}
+	}
+}
+
+// process runs every live core's Readys; reports whether any ran.
+func (c *cluster) process() bool {
+	c.t.Helper()
+	did := false
+	for _, id := range c.ids {
+		core, ok := c.cores[id]
+		if !ok {
+			continue
+		}
+		for core.HasReady() {
+			did = true
+			out, err := core.HandleReady()
+			if err != nil {
+				c.t.Fatalf("member %d HandleReady = %v", id, err)
+			}
+			c.reads[id] = append(c.reads[id], out.ReadStates...)
+			if out.Applied != core.Applied() {
+				c.t.Fatalf("member %d Output.Applied %d != Applied() %d", id, out.Applied, core.Applied())
+			}
+		}
+	}
+	return did
+}
+
+// deliver hands every queued message to its live, reachable target.
+func (c *cluster) deliver() bool {
+	q := c.queue
+	c.queue = nil
+	defer c.reportSnapshots(q)
+	for _, m := range q {
+		to, ok := c.cores[m.GetTo()]
+		if !ok || c.cut[[2]uint64{m.GetFrom(), m.GetTo()}] {
+			continue
+		}
+		_ = to.Step(m) // unknown-peer responses are refused; harmless
+	}
+	return len(q) > 0
+}
+
+// reportSnapshots tells senders of MsgSnap whether it arrived, as a real
+// transport does.
+func (c *cluster) reportSnapshots(q []*raftpb.Message) {
+	for _, m := range q {
+		if m.GetType() != raftpb.MsgSnap {
+			continue
+		}
+		from, ok := c.cores[m.GetFrom()]
+		if !ok {
+			continue
+		}
+		_, live := c.cores[m.GetTo()]
+		from.ReportSnapshot(m.GetTo(), !live || c.cut[[2]uint64{m.GetFrom(), m.GetTo()}])
+	}
+}
+
+func (c *cluster) checkInvariants() {
+	for id, core := range c.cores {
+		s := core.BasicStatus()
+		if s.RaftState != raft.StateLeader {
+			continue
+		}
+		term := s.GetTerm()
+		if prev, ok := c.leaders[term]; ok && prev != id {
+			c.t.Fatalf("two leaders in term %d: %d and %d", term, prev, id)
+		}
+		c.leaders[term] = id
+	}
+}
+
+// stabilize runs Readys and delivers messages until the network is quiet.
+func (c *cluster) stabilize() {
+	c.t.Helper()
+	for range 10000 {
+		a := c.process()
+		c.checkInvariants()
+		b := c.deliver()
+		if !a && !b {
+			return
+		}
+	}
+	c.t.Fatal("cluster did not stabilize")
+}
+
+func (c *cluster) tick(n int) {
+	c.t.Helper()
+	for range n {
+		for _, id := range c.ids {
+			if core, ok := c.cores[id]; ok {
+				core.Tick()
+			}
+		}
+		c.stabilize()
+	}
+}
+
+// leaderAmong returns the member every one of ids follows, or 0.
+func (c *cluster) leaderAmong(ids []uint64) uint64 {
+	var lead uint64
+	for _, id := range ids {
+		core, ok := c.cores[id]
+		if !ok {
+			continue
+		}
+		l := core.BasicStatus().Lead
+		if l == 0 || (lead != 0 && l != lead) {
+			return 0
+		}
+		lead = l
+	}
+	if lead == 0 || !slices.Contains(ids, lead) {
+		return 0
+	}
+	return lead
+}
+
+// waitLeader ticks until ids agree on a leader among them.
+func (c *cluster) waitLeader(ids ...uint64) uint64 {
+	c.t.Helper()
+	if len(ids) == 0 {
+		ids = c.ids
+	}
+	for range 500 {
+		if l := c.leaderAmong(ids); l != 0 {
+			return l
+		}
+		c.tick(1)
+	}
+	c.t.Fatalf("no leader among %v", ids)
+	return 0
+}
+
+// waitConverged ticks until every live member applied the leader's commit.
+func (c *cluster) waitConverged() {
+	c.t.Helper()
+	for range 500 {
+		var want uint64
+		for _, core := range c.cores {
+			if s := core.BasicStatus(); s.RaftState == raft.StateLeader {
+				want = s.GetCommit()
+			}
+		}
+		ok := want != 0
+		for _, core := range c.cores {
+			if core.Applied() != want {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		c.tick(1)
+	}
+	for id, core := range c.cores {
+		s := core.Status()
+		c.t.Logf("member %d: %v applied=%d", id, s, core.Applied())
+	}
+	c.t.Fatal("members did not converge")
+}
+
+func (c *cluster) proposeN(via uint64, from, n int) {
+	c.t.Helper()
+	for i := from; i < from+n; i++ {
+		if err := c.cores[via].Propose(fmt.Appendf(nil, "k%d=v%d", i%17, i)); err != nil {
+			c.t.Fatalf("Propose via %d = %v", via, err)
+		}
+	}
+	c.stabilize()
+}
+
+func (c *cluster) assertSameState() {
+	c.t.Helper()
+	var ref map[string]string
+	var refID uint64
+	for _, id := range c.ids {
+		sm, live := c.sms[id], c.cores[id] != nil
+		if !live {
+			continue
+		}
+		got := sm.state()
+		if ref == nil {
+			ref, refID = got, id
+			continue
+		}
+		if !maps.Equal(got, ref) {
+			c.t.Fatalf("member %d state %v != member %d state %v", id, got, refID, ref)
+		}
+	}
+	if len(ref) == 0 {
+		c.t.Fatal("state machines are empty")
+	}
+}
+
+func TestCoreReplicates(t *testing.T) {
+	for _, n := range []int{1, 3, 5} {
+		t.Run(fmt.Sprintf("%d members", n), func(t *testing.T) {
+			c := newCluster(t, n, Config{})
+			lead := c.waitLeader()
+			c.proposeN(lead, 0, 100)
+			// Proposals through followers are forwarded to the leader.
+			for _, id := range c.ids {
+				if id != lead {
+					c.proposeN(id, 100, 20)
+				}
+			}
+			for i := range 10 {
+				for j := range 10 { // 10 proposals per Ready
+					_ = c.cores[lead].Propose(fmt.Appendf(nil, "b%d=%d", j, i))
+				}
+				c.stabilize()
+			}
+			c.waitConverged()
+			c.assertSameState()
+			want := 100 + 20*(n-1) + 100
+			if got := c.sms[lead].state(); got["b9"] != "9" {
+				t.Errorf("batched proposals not applied: %v", got)
+			}
+			if got := c.sms[lead].applied; got < want {
+				t.Errorf("leader applied %d entries, want >= %d", got, want)
+			}
+			if n > 1 && c.sentBeforeSave == 0 {
+				t.Error("leader never sent entries before saving them (thesis 10.2.1)")
+			}
+		})
+	}
+}
+
+func TestCoreReadIndex(t *testing.T) {
+	c := newCluster(t, 3, Config{})
+	lead := c.waitLeader()
+	c.proposeN(lead, 0, 10)
+	commit := c.cores[lead].BasicStatus().GetCommit()
+
+	hasRead := func(id uint64, rctx string) (uint64, bool) {
+		for _, rs := range c.reads[id] {
+			if string(rs.RequestCtx) == rctx {
+				return rs.Index, true
+			}
+		}
+		return 0, false
+	}
+
+	c.cores[lead].ReadIndex([]byte("on-leader"))
+	c.stabilize()
+	if idx, ok := hasRead(lead, "on-leader"); !ok || idx < commit {
+		t.Fatalf("leader ReadIndex = %d, %v; want >= %d, true", idx, ok, commit)
+	}
+	follower := c.ids[0]
+	if follower == lead {
+		follower = c.ids[1]
+	}
+	c.cores[follower].ReadIndex([]byte("on-follower"))
+	c.stabilize()
+	if idx, ok := hasRead(follower, "on-follower"); !ok || idx < commit {
+		t.Fatalf("follower ReadIndex = %d, %v; want >= %d, true", idx, ok, commit)
+	}
+
+	// A leader cut off from its quorum cannot confirm it still leads.
+	c.isolate(lead)
+	c.cores[lead].ReadIndex([]byte("isolated"))
+	var rest []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			rest = append(rest, id)
+		}
+	}
+	newLead := c.waitLeader(rest...)
+	c.tick(3 * DefaultElectionTicks)
+	if idx, ok := hasRead(lead, "isolated"); ok {
+		t.Fatalf("isolated leader answered ReadIndex with %d", idx)
+	}
+	if s := c.cores[lead].BasicStatus(); s.RaftState == raft.StateLeader {
+		t.Errorf("isolated leader did not step down (CheckQuorum)")
+	}
+	c.cores[newLead].ReadIndex([]byte("new-leader"))
+	c.stabilize()
+	if _, ok := hasRead(newLead, "new-leader"); !ok {
+		t.Fatal("new leader did not answer ReadIndex")
+	}
+	c.heal()
+	c.proposeN(newLead, 10, 5)
+	c.waitConverged()
+	c.assertSameState()
+}
+
+func TestCoreSnapshotAndCatchUp(t *testing.T) {
+	c := newCluster(t, 3, Config{SnapshotCount: 20, SnapshotCatchUpEntries: 5})
+	lead := c.waitLeader()
+	lagger := c.ids[0]
+	if lagger == lead {
+		lagger = c.ids[1]
+	}
+	c.isolate(lagger)
+	for i := range 10 {
+		c.proposeN(lead, i*10, 10)
+	}
+	ls := c.stores[lead]
+	if ls.snapSaves == 0 || ls.released == 0 {
+		t.Fatalf("leader snapshots saved %d, released to %d; want both > 0", ls.snapSaves, ls.released)
+	}
+	first, _ := c.cores[lead].mem.FirstIndex()
+	if first <= 2 {
+		t.Fatalf("leader log not compacted: first index %d", first)
+	}
+	if want := c.cores[lead].snapIndex - 5 + 1; first != want {
+		t.Errorf("first index %d, want %d (snapshot minus catch-up entries)", first, want)
+	}
+
+	c.heal()
+	c.waitConverged()
+	if got := c.sms[lagger].restoreCount(); got != 1 {
+		t.Fatalf("lagging member restored %d snapshots, want 1", got)
+	}
+	if got := c.stores[lagger].snapSaves; got == 0 {
+		t.Fatal("lagging member did not persist the leader's snapshot")
+	}
+	c.assertSameState()
+	c.proposeN(lead, 100, 5)
+	c.waitConverged()
+	c.assertSameState()
+}
+
+func TestCoreRestart(t *testing.T) {
+	c := newCluster(t, 3, Config{SnapshotCount: 20, SnapshotCatchUpEntries: 5})
+	lead := c.waitLeader()
+	c.proposeN(lead, 0, 50)
+	c.waitConverged()
+
+	f := c.ids[0]
+	if f == lead {
+		f = c.ids[1]
+	}
+	c.crash(f)
+	c.proposeN(lead, 50, 10)
+	c.restart(f)
+	if got := c.sms[f].restoreCount(); got != 1 {
+		t.Fatalf("restart restored %d snapshots, want 1", got)
+	}
+	c.waitConverged()
+	c.assertSameState()
+
+	// Whole-cluster restart: every member rebuilds from its storage alone.
+	before := c.sms[lead].state()
+	for _, id := range c.ids {
+		c.crash(id)
+	}
+	c.queue = nil
+	for _, id := range c.ids {
+		c.restart(id)
+	}
+	lead = c.waitLeader()
+	c.waitConverged()
+	if got := c.sms[lead].state(); !maps.Equal(got, before) {
+		t.Fatalf("state after full restart %v, want %v", got, before)
+	}
+	c.proposeN(lead, 60, 10)
+	c.waitConverged()
+	c.assertSameState()
+}
+
+func TestCoreAddMember(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"from log", Config{}},
+		{"from snapshot", Config{SnapshotCount: 10, SnapshotCatchUpEntries: 2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 3, tc.cfg)
+			lead := c.waitLeader()
+			c.proposeN(lead, 0, 30)
+			cc := &raftpb.ConfChange{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(4)), Context: []byte("member-4")}
+			if err := c.cores[lead].ProposeConfChange(cc); err != nil {
+				t.Fatalf("ProposeConfChange = %v", err)
+			}
+			c.stabilize()
+			c.start(4, Boot{}) // joining: no peers, no state
+			c.waitConverged()
+			c.assertSameState()
+			if got := c.cores[4].ConfState().GetVoters(); len(got) != 4 {
+				t.Fatalf("member 4 voters = %v, want 4 of them", got)
+			}
+			for _, id := range c.ids {
+				if !c.sms[id].members[4] {
+					t.Errorf("member %d state machine did not see member 4 join", id)
+				}
+			}
+			c.proposeN(lead, 30, 5)
+			c.waitConverged()
+			c.assertSameState()
+		})
+	}
+}
+
+func TestCoreFatalErrors(t *testing.T) {
+	boom := errors.New("disk on fire")
+	for _, tc := range []struct {
+		name    string
+		breakIt func(*memStorage, *kvMachine)
+		want    error
+	}{
+		{"save fails", func(s *memStorage, _ *kvMachine) { s.failSave = boom }, ErrStorage},
+		{"apply fails", func(_ *memStorage, m *kvMachine) { m.failApply = boom }, ErrApply},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 1, Config{})
+			lead := c.waitLeader()
+			core := c.cores[lead]
+			tc.breakIt(c.stores[lead], c.sms[lead])
+			if err := core.Propose([]byte("a=1")); err != nil {
+				t.Fatalf("Propose = %v", err)
+			}
+			var err error
+			for err == nil && core.HasReady() {
+				_, err = core.HandleReady()
+			}
+			if !errors.Is(err, tc.want) || !errors.Is(err, boom) {
+				t.Fatalf("HandleReady = %v, want %v wrapping %v", err, tc.want, boom)
+			}
+			if _, again := core.HandleReady(); again != err {
+				t.Errorf("second HandleReady = %v, want the same %v", again, err)
+			}
+			if core.HasReady() {
+				t.Error("a dead core reports HasReady")
+			}
+		})
+	}
+}
+
+func TestCoreProposalDropped(t *testing.T) {
+	c := newCluster(t, 3, Config{})
+	// Nobody leads yet: a follower without leader drops proposals.
+	if err := c.cores[1].Propose([]byte("a=1")); !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("Propose without leader = %v, want %v", err, ErrProposalDropped)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		ok   bool
+	}{
+		{"defaults", Config{ID: 1}, true},
+		{"zero id", Config{}, false},
+		{"reserved id", Config{ID: ^uint64(0)}, false},
+		{"election not above heartbeat", Config{ID: 1, ElectionTicks: 3, HeartbeatTicks: 3}, false},
+		{"negative heartbeat", Config{ID: 1, HeartbeatTicks: -1}, false},
+		{"negative inflight", Config{ID: 1, MaxInflightMsgs: -1}, false},
+		{"custom", Config{ID: 7, ElectionTicks: 20, HeartbeatTicks: 2, SnapshotCount: 5}, true},
+	} {
+		err := tc.cfg.Validate()
+		if (err == nil) != tc.ok {
+			t.Errorf("Validate(%s) = %v, want ok=%v", tc.name, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalidConfig) {
+			t.Errorf("Validate(%s) = %v, does not wrap ErrInvalidConfig", tc.name, err)
+		}
+	}
+}
+
+func TestNewCoreRejectsBadBoot(t *testing.T) {
+	ent := func(i, term uint64) *raftpb.Entry {
+		return &raftpb.Entry{Index: new(i), Term: new(term)}
+	}
+	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: new(uint64(10)), Term: new(uint64(2)),
+		ConfState: &raftpb.ConfState{Voters: []uint64{1}},
+	}, Data: []byte(`{}`)}
+	for _, tc := range []struct {
+		name string
+		boot Boot
+	}{
+		{"peers and state", Boot{Peers: []raft.Peer{{ID: 1}}, Entries: []*raftpb.Entry{ent(1, 1)}}},
+		{"peer id 0", Boot{Peers: []raft.Peer{{ID: 0}}}},
+		{"gap after snapshot", Boot{Snapshot: snap, Entries: []*raftpb.Entry{ent(12, 2)}}},
+		{"gap between entries", Boot{Entries: []*raftpb.Entry{ent(1, 1), ent(3, 1)}}},
+		{"commit beyond log", Boot{HardState: &raftpb.HardState{Term: new(uint64(1)), Commit: new(uint64(5))}, Entries: []*raftpb.Entry{ent(1, 1)}}},
+		{"term goes backwards", Boot{Entries: []*raftpb.Entry{ent(1, 2), ent(2, 1)}, HardState: &raftpb.HardState{Term: new(uint64(2)), Commit: new(uint64(2))}}},
+	} {
+		_, err := NewCore(Config{ID: 1}, tc.boot, &memStorage{}, clusterTransport{}, newKVMachine())
+		if !errors.Is(err, ErrInvalidBoot) {
+			t.Errorf("NewCore(%s) = %v, want %v", tc.name, err, ErrInvalidBoot)
+		}
+	}
+	// A HardState whose commit lags the snapshot (crash between the two
+	// writes) is repaired, not rejected.
+	hs := &raftpb.HardState{Term: new(uint64(2)), Commit: new(uint64(4))}
+	c, err := NewCore(Config{ID: 1}, Boot{Snapshot: snap, HardState: hs}, &memStorage{}, clusterTransport{}, newKVMachine())
+	if err != nil {
+		t.Fatalf("NewCore(commit behind snapshot) = %v", err)
+	}
+	if got := c.Applied(); got != 10 {
+		t.Errorf("Applied() = %d, want 10", got)
+	}
+}
+
+// nopStorage, nopTransport and nopMachine isolate the Core's own cost.
+type nopStorage struct{}
+
+func (nopStorage) Save(*raftpb.HardState, []*raftpb.Entry) error { return nil }
+func (nopStorage) SaveSnapshot(*raftpb.Snapshot) error           { return nil }
+func (nopStorage) Release(uint64) error                          { return nil }
+
+type nopTransport struct{}
+
+func (nopTransport) Send([]*raftpb.Message) {}
+
+type nopMachine struct{}
+
+func (nopMachine) Apply(uint64, []byte) error                       { return nil }
+func (nopMachine) ApplyConfChange(uint64, *raftpb.ConfChange) error { return nil }
+func (nopMachine) Snapshot() ([]byte, error)                        { return nil, nil }
+func (nopMachine) Restore(*raftpb.Snapshot) error                   { return nil }
+
+func BenchmarkCoreProposeApply(b *testing.B) {
+	for _, batch := range []int{1, 100} {
+		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
+			c, err := NewCore(Config{ID: 1}, Boot{Peers: []raft.Peer{{ID: 1}}}, nopStorage{}, nopTransport{}, nopMachine{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			drain := func() {
+				for c.HasReady() {
+					if _, err := c.HandleReady(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			drain() // apply the bootstrap conf change: raft will not campaign before
+			if err := c.Campaign(); err != nil {
+				b.Fatal(err)
+			}
+			drain()
+			data := make([]byte, 128)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i += batch {
+				for range min(batch, b.N-i) {
+					if err := c.Propose(data); err != nil {
+						b.Fatal(err)
+					}
+				}
+				drain()
+			}
+		})
+	}
+}

@@ -1,0 +1,115 @@
+// Package raftnode owns go.etcd.io/raft/v3's RawNode for one Concord member:
+// the Ready loop, durability ordering, apply, snapshots and log compaction,
+// proposal batching, ReadIndex batching and leadership transfer.
+//
+// It is cut as a pure core inside a thin shell:
+//
+//   - Core (core.go) is the algorithm's driver. It never starts a goroutine,
+//     sleeps, reads a clock or waits on a channel. Inputs are Tick, Step and
+//     the proposal methods; HandleReady returns an Output. A simulation
+//     drives many Cores from one goroutine in virtual time.
+//   - Node (node.go) is the shell: one goroutine owns the Core, a real
+//     ticker calls Tick every TickInterval, and other goroutines talk to it
+//     through bounded channels.
+//
+// The package declares what it needs — Storage (the server implements it
+// over internal/wal and internal/snap), Transport (internal/transport) and
+// StateMachine (internal/apply) — and must never import those packages,
+// gRPC, net/http, etcd's api module or any other Concord package; a test
+// enforces it.
+//
+// # The Ready loop
+//
+// The order below is law. Durability first: a member never acknowledges (an
+// append, a vote) what is not on disk. The one exception is the leader's
+// parallel send (Raft thesis §10.2.1): its MsgApp, heartbeats and MsgSnap go
+// out before its own fsync, so followers write while it writes; its own
+// entries count towards the quorum only after its Save, because raft counts
+// the leader's self-ack at Advance. Messages that acknowledge durable state
+// (MsgAppResp, MsgVoteResp, MsgPreVoteResp) wait for Save on every member,
+// leader or not.
+//
+// One HandleReady, written out as the loop a driver runs:
+//
+//	for {
+//	    // inputs: c.Tick() on each tick, c.Step(m) per received message,
+//	    // c.Propose(data) for EVERY queued proposal (one Ready, one fsync
+//	    // carries them all), c.ReadIndex(rctx) per ReadIndex round.
+//	    for c.HasReady() {
+//	        rd := rn.Ready()
+//	        if leader {
+//	            transport.Send(messages except MsgAppResp/MsgVoteResp/MsgPreVoteResp)
+//	        }
+//	        if rd.Snapshot is not empty {                 // only on a follower
+//	            storage.SaveSnapshot(rd.Snapshot)         // file + WAL mark, fsync'd
+//	            memoryStorage.ApplySnapshot(rd.Snapshot)
+//	            sm.Restore(rd.Snapshot)                   // applied = snapshot index
+//	        }
+//	        if rd.HardState or rd.Entries {
+//	            storage.Save(rd.HardState, rd.Entries)    // one call, one fsync per Ready
+//	            memoryStorage.SetHardState / Append
+//	        }
+//	        transport.Send(the remaining messages)        // all of them on a follower/candidate
+//	        for e in rd.CommittedEntries {                // in log order
+//	            EntryNormal:          sm.Apply(e.Index, e.Data)
+//	            EntryConfChange(V2):  confState = rn.ApplyConfChange(cc); sm.ApplyConfChange(e.Index, cc)
+//	            applied = e.Index
+//	        }
+//	        if applied - lastSnapshotIndex >= SnapshotCount ||
+//	            (a conf change was applied && a snapshot exists) {
+//	            data := sm.Snapshot()
+//	            storage.SaveSnapshot({data, applied, term, confState})  // durable first,
+//	            memoryStorage.CreateSnapshot(applied, confState, data)  // then visible to raft
+//	            if applied > SnapshotCatchUpEntries {
+//	                memoryStorage.Compact(applied - SnapshotCatchUpEntries)
+//	                storage.Release(applied - SnapshotCatchUpEntries)
+//	            }
+//	        }
+//	        rn.Advance(rd)
+//	        return Output{ReadStates, Applied, SoftState, ...}
+//	    }
+//	}
+//
+// The snapshot after a membership change exists because a leader sends a
+// member that needs one its newest snapshot, and raft refuses a snapshot
+// whose ConfState does not list the receiving member: without it, a member
+// added to a compacted log would wait for the next SnapshotCount entries.
+//
+// The snapshot is taken synchronously on the Ready goroutine
+// (sm.Snapshot returns the whole state), which stalls the loop while it
+// runs; see the TODO on Core.takeSnapshot.
+//
+// Any Storage or StateMachine error stops the Core for good: HandleReady
+// returns it now and on every later call; the Node shell stops and reports
+// it from Err.
+//
+// # Start
+//
+// raft is configured with PreVote, CheckQuorum, ReadOnlySafe (ReadIndex
+// confirms leadership with a heartbeat round; no clock-based leases) and
+// StepDownOnRemoval. Its Storage is a raft.MemoryStorage the Core owns. On
+// restart the Core fills it from Boot (ApplySnapshot, SetHardState, Append),
+// restores the state machine from the snapshot first, and tells raft that
+// the snapshot index is applied; the committed tail of the log is applied
+// again from there, so the state machine must be the in-memory one the
+// snapshot restored, not one that survived the restart.
+//
+// # Reads
+//
+// Node.ReadIndex batches: every caller waiting when a round starts shares
+// one raft ReadIndex round (one heartbeat round on the leader), tagged with
+// an 8-byte request context unique to the round (a per-process random base
+// plus a counter, so a late answer to a previous incarnation's round cannot
+// match). Callers arriving during a round join the next one. A round with no
+// answer after an election timeout, or in flight across a leader change, is
+// re-issued with a fresh context. The returned index is safe for a
+// linearizable read once the applied index reaches it (WaitApplied).
+//
+// # Concurrency
+//
+// Core: not safe for concurrent use; one goroutine calls everything, and
+// Storage, Transport and StateMachine are called from inside HandleReady on
+// that goroutine. Node: every exported method is safe from any goroutine;
+// only the Node's goroutine touches the Core. Node locks are leaves (none is
+// held while taking another or while blocking on a channel).
+package raftnode

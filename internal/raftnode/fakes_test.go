@@ -1,0 +1,201 @@
+package raftnode
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"strings"
+	"sync"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// memStorage is a Storage that keeps what a WAL + snapshot directory would
+// hold, so a core can be restarted from it.
+type memStorage struct {
+	mu        sync.Mutex
+	hs        *raftpb.HardState
+	snap      *raftpb.Snapshot
+	ents      []*raftpb.Entry
+	released  uint64
+	saves     int
+	snapSaves int
+	failSave  error
+}
+
+func (s *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.failSave != nil {
+		return s.failSave
+	}
+	s.saves++
+	if hs != nil {
+		s.hs = proto.Clone(hs).(*raftpb.HardState)
+	}
+	if len(ents) > 0 {
+		first := ents[0].GetIndex()
+		keep := s.ents[:0:0]
+		for _, e := range s.ents {
+			if e.GetIndex() < first {
+				keep = append(keep, e)
+			}
+		}
+		s.ents = append(keep, ents...)
+	}
+	return nil
+}
+
+func (s *memStorage) SaveSnapshot(snap *raftpb.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.snapSaves++
+	s.snap = proto.Clone(snap).(*raftpb.Snapshot)
+	// Entries after the snapshot stay, as they would in a WAL.
+	idx := snap.GetMetadata().GetIndex()
+	var keep []*raftpb.Entry
+	for _, e := range s.ents {
+		if e.GetIndex() > idx {
+			keep = append(keep, e)
+		}
+	}
+	s.ents = keep
+	return nil
+}
+
+func (s *memStorage) Release(index uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.released = max(s.released, index)
+	return nil
+}
+
+// durableLast is the highest log index this storage vouches for.
+func (s *memStorage) durableLast() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	last := s.snap.GetMetadata().GetIndex()
+	if n := len(s.ents); n > 0 {
+		last = max(last, s.ents[n-1].GetIndex())
+	}
+	return last
+}
+
+func (s *memStorage) hardState() *raftpb.HardState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.hs
+}
+
+// boot is what a restarting member would read back.
+func (s *memStorage) boot() Boot {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Boot{Snapshot: s.snap, HardState: s.hs, Entries: append([]*raftpb.Entry(nil), s.ents...)}
+}
+
+// kvMachine is a StateMachine over a string map; a command is "key=value",
+// an empty command is the leader's no-op. It checks that indexes only grow.
+type kvMachine struct {
+	mu        sync.Mutex
+	kv        map[string]string
+	last      uint64
+	applied   int
+	restores  int
+	members   map[uint64]bool
+	failApply error
+	onApply   func(index uint64, rec string) error
+}
+
+func newKVMachine() *kvMachine {
+	return &kvMachine{kv: map[string]string{}, members: map[uint64]bool{}}
+}
+
+func (m *kvMachine) advance(index uint64, rec string) error {
+	if index <= m.last {
+		return fmt.Errorf("apply %d after %d", index, m.last)
+	}
+	m.last = index
+	m.applied++
+	if m.onApply != nil {
+		return m.onApply(index, rec)
+	}
+	return nil
+}
+
+func (m *kvMachine) Apply(index uint64, data []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failApply != nil {
+		return m.failApply
+	}
+	if len(data) > 0 {
+		k, v, ok := strings.Cut(string(data), "=")
+		if !ok {
+			return fmt.Errorf("bad command %q", data)
+		}
+		m.kv[k] = v
+	}
+	return m.advance(index, string(data))
+}
+
+func (m *kvMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch cc.GetType() {
+	case raftpb.ConfChangeAddNode, raftpb.ConfChangeAddLearnerNode:
+		m.members[cc.GetNodeId()] = true
+	case raftpb.ConfChangeRemoveNode:
+		delete(m.members, cc.GetNodeId())
+	}
+	return m.advance(index, fmt.Sprintf("cc:%v:%d", cc.GetType(), cc.GetNodeId()))
+}
+
+type kvSnapshot struct {
+	KV      map[string]string
+	Members map[uint64]bool
+}
+
+func (m *kvMachine) Snapshot() ([]byte, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return json.Marshal(kvSnapshot{KV: m.kv, Members: m.members})
+}
+
+func (m *kvMachine) Restore(snap *raftpb.Snapshot) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var s kvSnapshot
+	if err := json.Unmarshal(snap.GetData(), &s); err != nil {
+		return err
+	}
+	m.kv, m.members = s.KV, s.Members
+	if m.kv == nil {
+		m.kv = map[string]string{}
+	}
+	if m.members == nil {
+		m.members = map[uint64]bool{}
+	}
+	m.last = snap.GetMetadata().GetIndex()
+	m.restores++
+	return nil
+}
+
+func (m *kvMachine) state() map[string]string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return maps.Clone(m.kv)
+}
+
+func (m *kvMachine) lastIndex() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+func (m *kvMachine) restoreCount() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.restores
+}

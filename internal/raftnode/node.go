@@ -1,0 +1,549 @@
+package raftnode
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Queue bounds of the Node's inbound channels.
+const (
+	recvQueueLen     = 4096
+	proposalQueueLen = 1024
+	readQueueLen     = 1024
+)
+
+// Status is a point-in-time view of a Node, safe to read from any goroutine.
+type Status struct {
+	ID           uint64
+	Leader       uint64 // 0: no known leader
+	Term         uint64
+	CommitIndex  uint64
+	AppliedIndex uint64
+	Role         string // "follower", "pre-candidate", "candidate" or "leader"
+	IsLeader     bool
+	// ReadIndexRounds counts raft ReadIndex rounds this Node started (each
+	// serves a whole batch of ReadIndex callers).
+	ReadIndexRounds uint64
+	// DroppedMessages counts inbound messages dropped on a full queue.
+	DroppedMessages uint64
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	default:
+		return "follower"
+	}
+}
+
+type proposal struct {
+	data []byte
+	cc   *raftpb.ConfChange
+	done chan error // cap 1: the loop never blocks answering
+}
+
+// readWaiter is one ReadIndex caller; done (cap 1) receives the read index.
+type readWaiter struct{ done chan uint64 }
+
+// readRound is the ReadIndex round in flight.
+type readRound struct {
+	rctx    []byte
+	waiters []*readWaiter
+	ticks   int // ticks since the round started
+}
+
+// Node runs a Core on its own goroutine with a real ticker. Every exported
+// method is safe for concurrent use. A Node implements the transport's
+// handler shape (Process, ReportUnreachable, ReportSnapshot).
+type Node struct {
+	cfg  NodeConfig
+	log  *slog.Logger
+	core *Core // owned by the run goroutine
+
+	propc     chan proposal
+	recvc     chan *raftpb.Message
+	readc     chan *readWaiter
+	transferc chan chan uint64
+	reportc   chan struct{} // cap 1: "reports are pending"
+	stopc     chan struct{}
+	donec     chan struct{}
+	stopOnce  sync.Once
+	err       error // set before donec closes
+
+	// Owned by the run goroutine.
+	pendingReads []*readWaiter
+	round        *readRound
+	nextRctx     uint64
+	lastLeader   uint64
+
+	status     atomic.Pointer[Status]
+	readRounds atomic.Uint64
+	dropped    atomic.Uint64
+	applied    appliedWaiters
+
+	reportMu    sync.Mutex // leaf lock
+	unreachable map[uint64]struct{}
+	snapReports map[uint64]bool // id → failed
+
+	leaderMu sync.Mutex // leaf lock
+	leaderCh chan struct{}
+}
+
+// StartNode builds the Core (see NewCore for boot) and starts the goroutine
+// that owns it. Stop it with Stop.
+func StartNode(cfg NodeConfig, boot Boot, st Storage, tr Transport, sm StateMachine) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	core, err := NewCore(cfg.Core, boot, st, tr, sm)
+	if err != nil {
+		return nil, err
+	}
+	// Round contexts start at a random base so an answer to a round of a
+	// previous incarnation of this member can never match a current round.
+	var seed [8]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, fmt.Errorf("raftnode: read random seed: %w", err)
+	}
+	n := &Node{
+		cfg:         cfg,
+		log:         cfg.Logger.With("raft_id", fmt.Sprintf("%x", cfg.Core.ID)),
+		core:        core,
+		propc:       make(chan proposal, proposalQueueLen),
+		recvc:       make(chan *raftpb.Message, recvQueueLen),
+		readc:       make(chan *readWaiter, readQueueLen),
+		transferc:   make(chan chan uint64),
+		reportc:     make(chan struct{}, 1),
+		stopc:       make(chan struct{}),
+		donec:       make(chan struct{}),
+		nextRctx:    binary.BigEndian.Uint64(seed[:]),
+		unreachable: make(map[uint64]struct{}),
+		snapReports: make(map[uint64]bool),
+		leaderCh:    make(chan struct{}),
+	}
+	n.applied.advance(core.Applied())
+	n.publishStatus()
+	go n.run()
+	return n, nil
+}
+
+// Stop stops the Node's goroutine and waits for it. Pending and later calls
+// return ErrStopped. Stop is idempotent.
+func (n *Node) Stop() {
+	n.stopOnce.Do(func() { close(n.stopc) })
+	<-n.donec
+}
+
+// Done is closed once the Node's goroutine has exited, after Stop or a
+// fatal error.
+func (n *Node) Done() <-chan struct{} { return n.donec }
+
+// Err returns the fatal error (storage or state machine failure) that
+// stopped the Node, or nil.
+func (n *Node) Err() error {
+	select {
+	case <-n.donec:
+		return n.err
+	default:
+		return nil
+	}
+}
+
+// stoppedErr is what calls return once the Node is gone: ErrStopped,
+// carrying the fatal cause if there was one.
+func (n *Node) stoppedErr() error {
+	if n.err != nil {
+		return fmt.Errorf("%w: %w", ErrStopped, n.err)
+	}
+	return ErrStopped
+}
+
+// Propose hands data to raft and returns once raft took it (nil), refused it
+// (ErrProposalDropped: no leader, leadership transfer), ctx ended, or the
+// Node stopped (ErrStopped). nil does not mean committed: the caller waits
+// for the entry to be applied, with its own timeout. Concurrent proposals
+// are batched into one Ready and one fsync. data must not be modified
+// afterwards.
+func (n *Node) Propose(ctx context.Context, data []byte) error {
+	return n.propose(ctx, proposal{data: data, done: make(chan error, 1)})
+}
+
+// ProposeConfChange proposes a membership change; like Propose.
+func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) error {
+	return n.propose(ctx, proposal{cc: cc, done: make(chan error, 1)})
+}
+
+func (n *Node) propose(ctx context.Context, p proposal) error {
+	select {
+	case n.propc <- p:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return n.stoppedErr()
+	}
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.donec:
+		return n.stoppedErr()
+	}
+}
+
+// ReadIndex returns a commit index that is safe for a linearizable read once
+// the applied index reaches it (see WaitApplied). Callers are batched: all
+// callers waiting when a round starts share one raft ReadIndex round. It
+// blocks until the round is answered (rounds without an answer are retried
+// after an election timeout or a leader change), ctx ends, or the Node
+// stops.
+func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
+	w := &readWaiter{done: make(chan uint64, 1)}
+	select {
+	case n.readc <- w:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.donec:
+		return 0, n.stoppedErr()
+	}
+	select {
+	case idx := <-w.done:
+		return idx, nil
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-n.donec:
+		return 0, n.stoppedErr()
+	}
+}
+
+// WaitApplied blocks until the applied index is at least index, ctx ends,
+// or the Node stops.
+func (n *Node) WaitApplied(ctx context.Context, index uint64) error {
+	w := n.applied.wait(index)
+	if w == nil {
+		return nil
+	}
+	select {
+	case <-w.ch:
+		return nil
+	case <-ctx.Done():
+		n.applied.cancel(w)
+		return ctx.Err()
+	case <-n.donec:
+		n.applied.cancel(w)
+		return n.stoppedErr()
+	}
+}
+
+// Step queues a message from a peer. It never blocks: when the queue is
+// full the message is dropped and raft's retries cover the loss. m must not
+// be modified afterwards.
+func (n *Node) Step(m *raftpb.Message) {
+	select {
+	case n.recvc <- m:
+	default:
+		n.dropped.Add(1)
+	}
+}
+
+// Process is Step under the transport handler's name.
+func (n *Node) Process(m *raftpb.Message) { n.Step(m) }
+
+// ReportUnreachable says a send to id failed. Never blocks; repeated reports
+// before the Node's goroutine gets to them coalesce.
+func (n *Node) ReportUnreachable(id uint64) {
+	n.reportMu.Lock()
+	n.unreachable[id] = struct{}{}
+	n.reportMu.Unlock()
+	n.notifyReports()
+}
+
+// ReportSnapshot says whether the MsgSnap sent to id was delivered. Never
+// blocks and is never dropped (raft pauses replication to id until it
+// hears).
+func (n *Node) ReportSnapshot(id uint64, failed bool) {
+	n.reportMu.Lock()
+	n.snapReports[id] = failed
+	n.reportMu.Unlock()
+	n.notifyReports()
+}
+
+func (n *Node) notifyReports() {
+	select {
+	case n.reportc <- struct{}{}:
+	default:
+	}
+}
+
+// Status returns the Node's latest published status.
+func (n *Node) Status() Status {
+	s := *n.status.Load()
+	s.ReadIndexRounds = n.readRounds.Load()
+	s.DroppedMessages = n.dropped.Load()
+	return s
+}
+
+// Leader returns the current leader's id, 0 if none is known.
+func (n *Node) Leader() uint64 { return n.status.Load().Leader }
+
+// LeaderChanges returns a channel that is closed at the next change of the
+// known leader (including to "none"). Call it again for the change after
+// that; Status is already up to date when the channel closes. Taking the
+// channel before checking a condition avoids missing a change.
+func (n *Node) LeaderChanges() <-chan struct{} {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	return n.leaderCh
+}
+
+// TransferLeadership hands leadership to the most up-to-date voter (highest
+// Match) and waits until another member leads, ctx ends, or the Node stops.
+// It returns nil at once when this member is not the leader or has no other
+// voter. An attempt raft abandons is retried after an election timeout.
+func (n *Node) TransferLeadership(ctx context.Context) error {
+	retry := time.Duration(n.cfg.Core.ElectionTicks) * n.cfg.TickInterval
+	for {
+		reply := make(chan uint64, 1)
+		select {
+		case n.transferc <- reply:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.donec:
+			return n.stoppedErr()
+		}
+		var target uint64
+		select {
+		case target = <-reply:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.donec:
+			return n.stoppedErr()
+		}
+		if target == 0 {
+			return nil
+		}
+		n.log.Info("transferring leadership", "to", fmt.Sprintf("%x", target))
+		if done, err := n.awaitOtherLeader(ctx, retry); done || err != nil {
+			return err
+		}
+	}
+}
+
+// awaitOtherLeader waits up to d for a member other than this one to lead.
+func (n *Node) awaitOtherLeader(ctx context.Context, d time.Duration) (bool, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		changed := n.LeaderChanges()
+		if s := n.status.Load(); !s.IsLeader && s.Leader != 0 {
+			return true, nil
+		}
+		select {
+		case <-changed:
+		case <-t.C:
+			return false, nil
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-n.donec:
+			return false, n.stoppedErr()
+		}
+	}
+}
+
+// run is the Node's goroutine: the only code that touches the Core.
+func (n *Node) run() {
+	defer close(n.donec)
+	ticker := time.NewTicker(n.cfg.TickInterval)
+	defer ticker.Stop()
+	for {
+		if err := n.process(); err != nil {
+			n.err = err
+			return
+		}
+		select {
+		case <-ticker.C:
+			n.core.Tick()
+			n.tickReads()
+		case m := <-n.recvc:
+			n.step(m)
+			for k := len(n.recvc); k > 0; k-- {
+				n.step(<-n.recvc)
+			}
+		case p := <-n.propc:
+			// Every proposal queued now goes into the same Ready.
+			n.proposeOne(p)
+			for k := len(n.propc); k > 0; k-- {
+				n.proposeOne(<-n.propc)
+			}
+		case w := <-n.readc:
+			n.pendingReads = append(n.pendingReads, w)
+			for k := len(n.readc); k > 0; k-- {
+				n.pendingReads = append(n.pendingReads, <-n.readc)
+			}
+		case <-n.reportc:
+			n.applyReports()
+		case reply := <-n.transferc:
+			reply <- n.startTransfer()
+		case <-n.stopc:
+			return
+		}
+	}
+}
+
+// process starts a ReadIndex round if callers wait and none is in flight,
+// then runs Readys until raft has nothing left.
+func (n *Node) process() error {
+	n.maybeStartRound()
+	for n.core.HasReady() {
+		out, err := n.core.HandleReady()
+		if err != nil {
+			n.log.Error("raft node stopped", "err", err)
+			return err
+		}
+		n.handleOutput(out)
+		n.maybeStartRound()
+	}
+	n.publishStatus()
+	return nil
+}
+
+func (n *Node) handleOutput(out Output) {
+	for _, rs := range out.ReadStates {
+		if n.round == nil || !bytes.Equal(rs.RequestCtx, n.round.rctx) {
+			continue // a retried round's late answer
+		}
+		for _, w := range n.round.waiters {
+			w.done <- rs.Index
+		}
+		n.round = nil
+	}
+	n.applied.advance(out.Applied)
+	if out.SoftState != nil && out.SoftState.Lead != n.lastLeader {
+		n.lastLeader = out.SoftState.Lead
+		n.publishStatus() // before the notification: waiters read Status
+		n.leaderMu.Lock()
+		close(n.leaderCh)
+		n.leaderCh = make(chan struct{})
+		n.leaderMu.Unlock()
+		n.log.Info("leader changed", "leader", fmt.Sprintf("%x", out.SoftState.Lead))
+		if n.round != nil && out.SoftState.Lead != raft.None {
+			// The round may have gone to the old leader; ask the new one.
+			n.retryRound()
+		}
+	}
+}
+
+func (n *Node) step(m *raftpb.Message) {
+	if err := n.core.Step(m); err != nil {
+		n.log.Debug("dropped message", "type", m.GetType().String(), "from", fmt.Sprintf("%x", m.GetFrom()), "err", err)
+	}
+}
+
+// proposeOne runs on the Node's goroutine.
+func (n *Node) proposeOne(p proposal) {
+	if p.cc != nil {
+		p.done <- n.core.ProposeConfChange(p.cc)
+		return
+	}
+	p.done <- n.core.Propose(p.data)
+}
+
+func (n *Node) maybeStartRound() {
+	if n.round != nil || len(n.pendingReads) == 0 {
+		return
+	}
+	rctx := make([]byte, 8) // raft keeps it; never reuse
+	binary.BigEndian.PutUint64(rctx, n.nextRctx)
+	n.nextRctx++
+	n.round = &readRound{rctx: rctx, waiters: n.pendingReads}
+	n.pendingReads = nil
+	n.readRounds.Add(1)
+	n.core.ReadIndex(rctx)
+}
+
+// retryRound abandons the round in flight and puts its callers first in
+// line for a fresh one.
+func (n *Node) retryRound() {
+	n.pendingReads = append(n.round.waiters, n.pendingReads...)
+	n.round = nil
+	n.maybeStartRound()
+}
+
+func (n *Node) tickReads() {
+	if n.round == nil {
+		return
+	}
+	n.round.ticks++
+	if n.round.ticks >= n.cfg.Core.ElectionTicks {
+		n.retryRound()
+	}
+}
+
+func (n *Node) applyReports() {
+	n.reportMu.Lock()
+	unreachable, snaps := n.unreachable, n.snapReports
+	n.unreachable, n.snapReports = make(map[uint64]struct{}), make(map[uint64]bool)
+	n.reportMu.Unlock()
+	for id := range unreachable {
+		n.core.ReportUnreachable(id)
+	}
+	for id, failed := range snaps {
+		n.core.ReportSnapshot(id, failed)
+	}
+}
+
+// startTransfer picks the recently active voter with the highest Match
+// (ties: lowest id) and asks raft to transfer to it; 0 when there is nothing
+// to do. A voter the leader has not heard from lately would stall the
+// transfer (raft refuses proposals while one is in progress).
+func (n *Node) startTransfer() uint64 {
+	st := n.core.Status()
+	if st.RaftState != raft.StateLeader {
+		return 0
+	}
+	var best, bestMatch uint64
+	for id, pr := range st.Progress {
+		if id == st.ID || pr.IsLearner || !pr.RecentActive {
+			continue
+		}
+		if best == 0 || pr.Match > bestMatch || (pr.Match == bestMatch && id < best) {
+			best, bestMatch = id, pr.Match
+		}
+	}
+	if best != 0 {
+		n.core.TransferLeadership(best)
+	}
+	return best
+}
+
+func (n *Node) publishStatus() {
+	bs := n.core.BasicStatus()
+	s := Status{
+		ID:           bs.ID,
+		Leader:       bs.Lead,
+		Term:         bs.GetTerm(),
+		CommitIndex:  bs.GetCommit(),
+		AppliedIndex: n.core.Applied(),
+		Role:         roleName(bs.RaftState),
+		IsLeader:     bs.RaftState == raft.StateLeader,
+	}
+	if old := n.status.Load(); old == nil || *old != s {
+		n.status.Store(&s)
+	}
+}
