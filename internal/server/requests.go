@@ -226,7 +226,7 @@ func (sm *stateMachine) Apply(index uint64, data []byte) error {
 	return nil
 }
 
-func (sm *stateMachine) ApplyConfChange(index uint64, cc raftpb.ConfChange) error {
+func (sm *stateMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) error {
 	if err := sm.applier.ApplyConfChange(index, cc); err != nil {
 		return err
 	}
@@ -236,8 +236,8 @@ func (sm *stateMachine) ApplyConfChange(index uint64, cc raftpb.ConfChange) erro
 
 func (sm *stateMachine) Snapshot() ([]byte, error) { return sm.applier.Snapshot() }
 
-func (sm *stateMachine) Restore(snap raftpb.Snapshot) error {
-	if err := sm.applier.Restore(snap.Data); err != nil {
+func (sm *stateMachine) Restore(snap *raftpb.Snapshot) error {
+	if err := sm.applier.Restore(snap.GetData()); err != nil {
 		return err
 	}
 	(*Server)(sm).syncPeers()

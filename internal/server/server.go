@@ -149,7 +149,7 @@ func snapIndex(s *raftpb.Snapshot) uint64 {
 	if s == nil {
 		return 0
 	}
-	return s.Metadata.Index
+	return s.GetMetadata().GetIndex()
 }
 
 // ID returns this member's id; ClusterID the cluster's.
@@ -203,7 +203,7 @@ func (s *Server) Start(peerLn net.Listener) error {
 // not exist yet while Start is wiring things.
 type nodeHandler struct{ s *Server }
 
-func (h nodeHandler) Process(m raftpb.Message) {
+func (h nodeHandler) Process(m *raftpb.Message) {
 	if n := h.s.nodeRef.Load(); n != nil {
 		n.Step(m)
 	}

@@ -26,17 +26,17 @@ type diskStorage struct {
 	snap *snap.Snapshotter
 }
 
-func (d *diskStorage) Save(hs raftpb.HardState, ents []raftpb.Entry) error {
+func (d *diskStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	return d.wal.Save(hs, ents)
 }
 
 // SaveSnapshot writes the snapshot file before the WAL mark, so a mark always
 // names a durable file.
-func (d *diskStorage) SaveSnapshot(s raftpb.Snapshot) error {
+func (d *diskStorage) SaveSnapshot(s *raftpb.Snapshot) error {
 	if err := d.snap.Save(s); err != nil {
 		return err
 	}
-	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: s.Metadata.Index, Term: s.Metadata.Term})
+	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: s.GetMetadata().GetIndex(), Term: s.GetMetadata().GetTerm()})
 }
 
 func (d *diskStorage) Release(index uint64) error {
@@ -52,8 +52,8 @@ func (d *diskStorage) Close() error { return d.wal.Close() }
 type persisted struct {
 	id       identity
 	snapshot *raftpb.Snapshot
-	hs       raftpb.HardState
-	entries  []raftpb.Entry
+	hs       *raftpb.HardState
+	entries  []*raftpb.Entry
 }
 
 // openStorage opens (or, when fresh, creates) the member's WAL and snapshot
@@ -87,8 +87,8 @@ func openStorage(fs vfs.FS, dataDir string, segBytes int64, logger *slog.Logger,
 	s, err := ss.LoadNewest(nil)
 	switch {
 	case err == nil:
-		p.snapshot = &s
-		from = wal.SnapshotMark{Index: s.Metadata.Index, Term: s.Metadata.Term}
+		p.snapshot = s
+		from = wal.SnapshotMark{Index: s.GetMetadata().GetIndex(), Term: s.GetMetadata().GetTerm()}
 	case errors.Is(err, snap.ErrNotFound):
 	default:
 		return nil, nil, err

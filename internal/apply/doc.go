@@ -1,0 +1,63 @@
+// Package apply is Concord's deterministic state machine. It decodes committed
+// raft entries ([command.Command] envelopes and conf changes), applies them to
+// the mvcc store and the member table, and returns each command's result for
+// the proposer waiting on its id. It also serves local (non-replicated) reads,
+// validates requests before they are proposed, and snapshots and restores the
+// whole state.
+//
+// # Determinism contract
+//
+// Every member applies the same entries in the same order and must reach
+// byte-identical state (see TestDeterminism). Therefore nothing on the apply
+// path may read a clock, a random source, the environment, local configuration
+// (limits such as max-txn-ops are checked by ValidateTxn before proposing,
+// never at apply), or depend on map iteration order, goroutine scheduling or
+// pointer values. Time that ends up in state is stamped into the command by the
+// proposer (Command.stamp).
+//
+// # Rejection is not failure
+//
+// A command that etcd would refuse at apply time (a missing key for
+// ignore_value, an unknown lease, a compacted revision, a duplicate key in a
+// txn) yields a Result whose Err is a sentinel below: it is an answer for the
+// client, identical on every member. Apply returns a non-nil error only for an
+// entry it cannot apply at all (undecodable bytes, an unknown envelope version
+// or op, an out-of-order index): the node must stop, because skipping the entry
+// would let its state diverge.
+//
+// # Differences from etcd worth knowing
+//
+//   - A Txn is re-checked for duplicate keys at apply time as well as by
+//     ValidateTxn, and a delete with range_end "\x00" counts as covering every
+//     key from its start (etcd's interval check misses that case and can then
+//     panic mid-txn on an ignore_value put). This keeps a txn's writes
+//     all-or-nothing without undo.
+//   - Results sorted on a non-key target break ties by key (ascending for
+//     ASCEND, descending for DESCEND); etcd leaves tie order unspecified.
+//
+// # Leases
+//
+// Leases do not exist yet: LeaseLookup is the seam the lease table will fill.
+// Until then every non-zero lease is unknown, so a Put with a lease fails with
+// ErrLeaseNotFound, exactly as etcd answers for an unknown lease.
+//
+// # Watch events
+//
+// mvcc returns each write transaction's events from WriteTxn.End; apply does
+// not forward them yet. The watch hub will take them from here, in apply
+// order, without ever blocking Apply.
+//
+// # Concurrency
+//
+// Apply, ApplyConfChange, Snapshot and Restore serialize on one mutex; call
+// Apply and ApplyConfChange from one goroutine (the raft apply loop) in log
+// order. Range, ReadTxn, Hash, AppliedIndex and Members may run from any
+// goroutine at any time; reads see either all or none of an applied command.
+// Lock order: Applier.mu, then the member-table lock, then the mvcc store's
+// lock.
+//
+// # What it must never do
+//
+// apply imports no gRPC, net/http, etcd wire types or front-end; it depends
+// only on internal/command, internal/mvcc, raftpb and protobuf.
+package apply

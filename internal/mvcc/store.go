@@ -1,0 +1,478 @@
+package mvcc
+
+import (
+	"bytes"
+	"errors"
+	"sort"
+	"sync"
+
+	"github.com/google/btree"
+)
+
+// Errors returned by reads at a revision and by Compact. The text matches
+// etcd's mvcc errors (the etcd front-end adds its "etcdserver: " prefix).
+var (
+	ErrCompacted = errors.New("mvcc: required revision has been compacted")
+	ErrFutureRev = errors.New("mvcc: required revision is a future revision")
+)
+
+// KeyValue is one version of a key as seen by a reader.
+type KeyValue struct {
+	Key, Value     []byte
+	CreateRevision int64
+	ModRevision    int64
+	Version        int64
+	Lease          int64
+}
+
+// EventType says what a write did to a key.
+type EventType int
+
+// Event types.
+const (
+	EventPut EventType = iota
+	EventDelete
+)
+
+func (t EventType) String() string {
+	switch t {
+	case EventPut:
+		return "PUT"
+	case EventDelete:
+		return "DELETE"
+	}
+	return "UNKNOWN"
+}
+
+// Event is one change made by a write transaction. For EventDelete only
+// KV.Key and KV.ModRevision (the delete revision) are set. PrevKV is the
+// version the change replaced, nil if the key did not exist.
+type Event struct {
+	Type   EventType
+	KV     KeyValue
+	PrevKV *KeyValue
+}
+
+// RangeOptions tune a Range.
+type RangeOptions struct {
+	// Limit caps the number of KVs returned; <= 0 means no limit.
+	Limit int64
+	// Rev is the revision to read at; <= 0 means the current revision.
+	Rev int64
+	// CountOnly returns only Count, no KVs.
+	CountOnly bool
+}
+
+// RangeResult is the answer to a Range.
+type RangeResult struct {
+	// KVs are ascending by key.
+	KVs []KeyValue
+	// Rev is the current revision of the store (or of the write transaction),
+	// not the revision read at.
+	Rev int64
+	// Count is the number of keys in the range at the read revision, ignoring
+	// Limit.
+	Count int
+}
+
+// version is one retained version of a key. ver == 0 marks a tombstone.
+type version struct {
+	value  []byte
+	mod    int64
+	create int64
+	ver    int64
+	lease  int64
+}
+
+func (v *version) tombstone() bool { return v.ver == 0 }
+
+// keyIndex is one B-tree item: a key and its retained versions, ascending by
+// mod revision. It is stored by value so the tree holds no pointer per key.
+type keyIndex struct {
+	key      []byte
+	versions []version
+}
+
+func lessKeyIndex(a, b keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+// visibleAt returns the index of the newest version with mod <= rev, or -1.
+func (ki *keyIndex) visibleAt(rev int64) int {
+	n := len(ki.versions)
+	if n == 0 {
+		return -1
+	}
+	if ki.versions[n-1].mod <= rev { // the common case: reading the latest
+		return n - 1
+	}
+	// First index whose mod > rev, minus one.
+	return sort.Search(n, func(i int) bool { return ki.versions[i].mod > rev }) - 1
+}
+
+func (ki *keyIndex) kv(i int) KeyValue {
+	v := &ki.versions[i]
+	return KeyValue{
+		Key:            ki.key,
+		Value:          v.value,
+		CreateRevision: v.create,
+		ModRevision:    v.mod,
+		Version:        v.ver,
+		Lease:          v.lease,
+	}
+}
+
+// btreeDegree trades node size against depth; 32 keeps nodes within a few
+// cache lines of item headers and the tree shallow at millions of keys.
+const btreeDegree = 32
+
+// Store is the revisioned key-value store. See the package doc for the
+// concurrency contract. The zero value is not usable; use NewStore.
+type Store struct {
+	mu         sync.RWMutex
+	tree       *btree.BTreeG[keyIndex]
+	rev        int64
+	compactRev int64
+	live       int   // keys whose newest version is not a tombstone
+	size       int64 // see Size
+}
+
+// Per-entry overheads counted by Size: an index item and a version struct.
+const (
+	keyOverhead     = 48
+	versionOverhead = 56
+)
+
+func versionSize(v *version) int64 { return int64(len(v.value)) + versionOverhead }
+
+func keySize(ki *keyIndex) int64 {
+	n := int64(len(ki.key)) + keyOverhead
+	for i := range ki.versions {
+		n += versionSize(&ki.versions[i])
+	}
+	return n
+}
+
+// Size returns the approximate number of bytes the store holds: keys, values
+// (every retained version) and a fixed overhead per key and per version. It is
+// Concord's analogue of etcd's backend size: it grows with writes and shrinks
+// only with compaction.
+func (s *Store) Size() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.size
+}
+
+// NewStore returns an empty store at revision 1.
+func NewStore() *Store {
+	return &Store{tree: newTree(), rev: 1}
+}
+
+func newTree() *btree.BTreeG[keyIndex] { return btree.NewG(btreeDegree, lessKeyIndex) }
+
+// Rev returns the current revision.
+func (s *Store) Rev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rev
+}
+
+// CompactRev returns the revision of the last compaction, 0 if never compacted.
+func (s *Store) CompactRev() int64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.compactRev
+}
+
+// Len returns the number of live keys.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.live
+}
+
+// Range returns the keys in [key, end) at o.Rev, ascending by key. end == nil
+// (or empty) selects the single key; end == "\x00" selects every key >= key.
+// It may run concurrently with other Ranges and with a WriteTxn (it waits for
+// the transaction to end).
+func (s *Store) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.rangeLocked(key, end, o, s.rev)
+}
+
+// isFromKey reports whether end selects every key >= the start key.
+func isFromKey(end []byte) bool { return len(end) == 1 && end[0] == 0 }
+
+// ascendRangeLocked calls fn for every index item in [key, end) using the
+// end conventions of Range, stopping when fn returns false.
+func (s *Store) ascendRangeLocked(key, end []byte, fn func(keyIndex) bool) {
+	switch {
+	case len(end) == 0:
+		if ki, ok := s.tree.Get(keyIndex{key: key}); ok {
+			fn(ki)
+		}
+	case isFromKey(end):
+		s.tree.AscendGreaterOrEqual(keyIndex{key: key}, fn)
+	default:
+		if bytes.Compare(key, end) >= 0 {
+			return
+		}
+		s.tree.AscendRange(keyIndex{key: key}, keyIndex{key: end}, fn)
+	}
+}
+
+// rangeLocked serves a Range with curRev as the current revision; the caller
+// holds s.mu (read or write).
+func (s *Store) rangeLocked(key, end []byte, o RangeOptions, curRev int64) (RangeResult, error) {
+	rev := o.Rev
+	if rev > curRev {
+		return RangeResult{Rev: curRev}, ErrFutureRev
+	}
+	if rev <= 0 {
+		rev = curRev
+	}
+	if rev < s.compactRev {
+		return RangeResult{Rev: curRev}, ErrCompacted
+	}
+	res := RangeResult{Rev: curRev}
+	if len(end) == 0 {
+		// A single key never needs the iterator closure.
+		if ki, ok := s.tree.Get(keyIndex{key: key}); ok {
+			if i := ki.visibleAt(rev); i >= 0 && !ki.versions[i].tombstone() {
+				res.Count = 1
+				if !o.CountOnly {
+					res.KVs = []KeyValue{ki.kv(i)}
+				}
+			}
+		}
+		return res, nil
+	}
+	// etcd's Count is the total ignoring Limit, so the walk always covers the
+	// whole range; only the copying stops at Limit.
+	s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
+		i := ki.visibleAt(rev)
+		if i < 0 || ki.versions[i].tombstone() {
+			return true
+		}
+		res.Count++
+		if !o.CountOnly && (o.Limit <= 0 || int64(len(res.KVs)) < o.Limit) {
+			res.KVs = append(res.KVs, ki.kv(i))
+		}
+		return true
+	})
+	return res, nil
+}
+
+// ReadTxn is a consistent read view: every Range on it sees the same
+// revision. It holds the store's read lock until End, so keep it short.
+type ReadTxn struct {
+	s     *Store
+	ended bool
+}
+
+// Read opens a read view. The caller must call End.
+func (s *Store) Read() *ReadTxn {
+	s.mu.RLock()
+	return &ReadTxn{s: s}
+}
+
+// Range is Store.Range inside the view.
+func (r *ReadTxn) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
+	return r.s.rangeLocked(key, end, o, r.s.rev)
+}
+
+// Rev returns the revision of the view.
+func (r *ReadTxn) Rev() int64 { return r.s.rev }
+
+// CompactRev returns the compaction revision of the view.
+func (r *ReadTxn) CompactRev() int64 { return r.s.compactRev }
+
+// End releases the view. Calling it twice is a no-op.
+func (r *ReadTxn) End() {
+	if r.ended {
+		return
+	}
+	r.ended = true
+	r.s.mu.RUnlock()
+}
+
+// WriteTxn is the single write transaction. It holds the store's write lock
+// from Write until End; its writes are visible to its own Range at once and to
+// everyone else after End. All its writes share one revision.
+type WriteTxn struct {
+	s      *Store
+	events []Event
+	ended  bool
+}
+
+// Write opens the write transaction, waiting for readers and any other writer
+// to finish. The caller must call End.
+func (s *Store) Write() *WriteTxn {
+	s.mu.Lock()
+	return &WriteTxn{s: s}
+}
+
+// writeRev is the revision this transaction writes at.
+func (w *WriteTxn) writeRev() int64 { return w.s.rev + 1 }
+
+// Rev returns the revision the transaction's reads see: the store revision + 1
+// once it has written, the store revision before.
+func (w *WriteTxn) Rev() int64 {
+	if len(w.events) > 0 {
+		return w.s.rev + 1
+	}
+	return w.s.rev
+}
+
+// CompactRev returns the store's compaction revision.
+func (w *WriteTxn) CompactRev() int64 { return w.s.compactRev }
+
+// Range is Store.Range inside the transaction; it sees the transaction's own
+// writes.
+func (w *WriteTxn) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
+	return w.s.rangeLocked(key, end, o, w.Rev())
+}
+
+// Put writes key=value with lease at the transaction's revision and returns
+// the version it replaced (nil if the key did not exist). The store retains
+// key and value; the caller must not modify them afterwards.
+func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
+	s, rev := w.s, w.writeRev()
+	ki, ok := s.tree.Get(keyIndex{key: key})
+	nv := version{value: value, mod: rev, create: rev, ver: 1, lease: lease}
+	if ok {
+		n := len(ki.versions)
+		last := &ki.versions[n-1]
+		if !last.tombstone() {
+			p := ki.kv(n - 1)
+			prev = &p
+			nv.create, nv.ver = last.create, last.ver+1
+		} else {
+			s.live++
+		}
+		if last.mod == rev {
+			// Written earlier in this transaction: nobody outside it has seen
+			// that entry, so replace it rather than keep two versions at one
+			// revision. A fresh slice keeps the "never mutate in place" rule
+			// for anything a clone might share.
+			s.size += versionSize(&nv) - versionSize(last)
+			vs := make([]version, n)
+			copy(vs, ki.versions)
+			vs[n-1] = nv
+			ki.versions = vs
+		} else {
+			ki.versions = append(ki.versions, nv)
+			s.size += versionSize(&nv)
+		}
+	} else {
+		ki = keyIndex{key: key, versions: []version{nv}}
+		s.live++
+		s.size += keySize(&ki)
+	}
+	s.tree.ReplaceOrInsert(ki)
+	w.events = append(w.events, Event{Type: EventPut, KV: ki.kv(len(ki.versions) - 1), PrevKV: prev})
+	return prev
+}
+
+// DeleteRange deletes the live keys in [key, end) (end conventions as in
+// Range) at the transaction's revision and returns their previous versions,
+// ascending by key. Deleting nothing writes nothing.
+func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
+	s, rev := w.s, w.writeRev()
+	var hit []keyIndex
+	s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
+		if !ki.versions[len(ki.versions)-1].tombstone() {
+			hit = append(hit, ki)
+		}
+		return true
+	})
+	if len(hit) == 0 {
+		return nil
+	}
+	deleted = make([]KeyValue, len(hit))
+	for i, ki := range hit {
+		n := len(ki.versions)
+		deleted[i] = ki.kv(n - 1)
+		tomb := version{mod: rev}
+		if ki.versions[n-1].mod == rev {
+			s.size += versionSize(&tomb) - versionSize(&ki.versions[n-1])
+			vs := make([]version, n)
+			copy(vs, ki.versions)
+			vs[n-1] = tomb
+			ki.versions = vs
+		} else {
+			ki.versions = append(ki.versions, tomb)
+			s.size += versionSize(&tomb)
+		}
+		s.tree.ReplaceOrInsert(ki)
+		s.live--
+		w.events = append(w.events, Event{
+			Type:   EventDelete,
+			KV:     KeyValue{Key: ki.key, ModRevision: rev},
+			PrevKV: &deleted[i],
+		})
+	}
+	return deleted
+}
+
+// End commits the transaction: the store revision grows by one iff anything
+// was written. It releases the write lock and returns the events in write
+// order. Calling it twice is a no-op returning nil.
+func (w *WriteTxn) End() []Event {
+	if w.ended {
+		return nil
+	}
+	w.ended = true
+	if len(w.events) > 0 {
+		w.s.rev++
+	}
+	w.s.mu.Unlock()
+	return w.events
+}
+
+// Compact drops history below rev: per key, every version older than its
+// newest version at or below rev, and that version too if it is a tombstone.
+// It does not change the revision. rev <= CompactRev fails with ErrCompacted,
+// rev > Rev with ErrFutureRev. It holds the write lock for one pass over the
+// index.
+func (s *Store) Compact(rev int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rev <= s.compactRev {
+		return ErrCompacted
+	}
+	if rev > s.rev {
+		return ErrFutureRev
+	}
+	// The tree must not change while it is being iterated, so collect first.
+	var changed, gone []keyIndex
+	s.tree.Ascend(func(ki keyIndex) bool {
+		i := ki.visibleAt(rev)
+		if i < 0 || (i == 0 && !ki.versions[0].tombstone()) {
+			return true // nothing at or below rev is droppable
+		}
+		keep := ki.versions[i:]
+		if keep[0].tombstone() {
+			keep = keep[1:]
+		}
+		if len(keep) == 0 {
+			gone = append(gone, ki)
+			s.size -= keySize(&ki)
+			return true
+		}
+		for j := range ki.versions[:len(ki.versions)-len(keep)] {
+			s.size -= versionSize(&ki.versions[j])
+		}
+		// A fresh, exact-size slice lets the old array be collected.
+		ki.versions = append([]version(nil), keep...)
+		changed = append(changed, ki)
+		return true
+	})
+	for _, ki := range changed {
+		s.tree.ReplaceOrInsert(ki)
+	}
+	for _, ki := range gone {
+		s.tree.Delete(ki)
+	}
+	s.compactRev = rev
+	return nil
+}
