@@ -168,6 +168,9 @@ func (f serverFlags) config() (server.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--initial-cluster: %w", err)
 	}
+	if f.clusterState != "new" && f.clusterState != "existing" {
+		return cfg, fmt.Errorf("--initial-cluster-state %q: want new or existing", f.clusterState)
+	}
 	if _, err := parseLevel(f.logLevel); err != nil {
 		return cfg, err
 	}
