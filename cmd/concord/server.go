@@ -59,7 +59,7 @@ type serverFlags struct {
 	name, dataDir, initialCluster, clusterState, clusterToken string
 	listenPeer, listenClient, advertiseClient, advertisePeer  string
 	heartbeat, election                                       time.Duration
-	snapshotCount                                             uint64
+	snapshotCount, catchUpEntries                             uint64
 	maxRequestBytes, maxTxnOps                                int
 	logLevel                                                  string
 }
@@ -101,6 +101,7 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 	fl.Var(msDuration{&f.heartbeat}, "heartbeat-interval", "raft heartbeat interval (100ms; a plain number is milliseconds)")
 	fl.Var(msDuration{&f.election}, "election-timeout", "raft election timeout (1000ms; a plain number is milliseconds)")
 	fl.Uint64Var(&f.snapshotCount, "snapshot-count", def.SnapshotCount, "applied entries between snapshots")
+	fl.Uint64Var(&f.catchUpEntries, "snapshot-catchup-entries", def.SnapshotCatchUpEntries, "entries kept in the log behind a snapshot for slow followers")
 	fl.IntVar(&f.maxRequestBytes, "max-request-bytes", def.MaxRequestBytes, "largest client request in bytes")
 	fl.IntVar(&f.maxTxnOps, "max-txn-ops", def.MaxTxnOps, "most operations in one txn")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -186,6 +187,7 @@ func (f serverFlags) config() (server.Config, error) {
 	cfg.HeartbeatInterval = f.heartbeat
 	cfg.ElectionTimeout = f.election
 	cfg.SnapshotCount = f.snapshotCount
+	cfg.SnapshotCatchUpEntries = f.catchUpEntries
 	cfg.MaxRequestBytes = f.maxRequestBytes
 	cfg.MaxTxnOps = f.maxTxnOps
 	for _, p := range peers {
