@@ -14,7 +14,7 @@ import (
 	"github.com/concord-db/concord/internal/command"
 )
 
-func testConfig(t *testing.T, fs vfs.FS) Config {
+func testConfig(t testing.TB, fs vfs.FS) Config {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.Name = "solo"
@@ -31,7 +31,7 @@ func testConfig(t *testing.T, fs vfs.FS) Config {
 
 // startTestServer starts a single-member server on fs and waits until it
 // serves.
-func startTestServer(t *testing.T, cfg Config) *Server {
+func startTestServer(t testing.TB, cfg Config) *Server {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {

@@ -152,7 +152,11 @@
 //
 //   - Save / SaveSnapshotMark: one WriteAt of the encoded batch at the end of
 //     the data, then one fdatasync of the segment. Nothing else, unless the
-//     batch does not fit (below).
+//     batch does not fit (below). A Save with no entries that only moves the
+//     commit index (same term and vote) writes nothing: the newer commit
+//     index is carried by the next hard state record written, in a batch or
+//     a segment header. After a crash the commit index may therefore be
+//     lower than the last one passed to Save; raft relearns it.
 //   - Rollover, when the batch would pass SegmentSize and the current segment
 //     holds more than its header group: create <name>.wal.tmp, Preallocate
 //     SegmentSize bytes, write the header group, fsync the file, rename it to

@@ -102,6 +102,7 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		nextBatch: r.prevBatch + 1,
 		lastIndex: r.lastIndex,
 		hs:        r.hs,
+		hsWritten: r.hs,
 		mark:      r.mark,
 		hasMark:   r.hasMark,
 	}

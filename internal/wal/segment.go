@@ -63,6 +63,7 @@ func (w *WAL) cutLocked(seq, firstIndex uint64) error {
 	if !w.hs.isEmpty() {
 		rec := buf[off : off+recordSize(hardStateSize)]
 		putHardState(rec[recordHeaderSize:], w.hs)
+		w.hsWritten = w.hs
 		flags = 0
 		if off+len(rec) == size {
 			flags = flagBatchEnd

@@ -135,7 +135,8 @@ type WAL struct {
 	dataStart int64     // end of the current segment's header batch
 
 	nextBatch uint32
-	lastIndex uint64 // last entry index written (raised by newer marks)
+	hsWritten hardState // the newest hard state in the files (w.hs may be newer by its commit index)
+	lastIndex uint64    // last entry index written (raised by newer marks)
 	hs        hardState
 	mark      SnapshotMark // newest mark; zero if none
 	hasMark   bool
@@ -205,7 +206,11 @@ func Create(cfg Config, metadata []byte) (*WAL, error) {
 
 // Save appends the entries and then the hard state (skipped if empty) as one
 // batch, and makes it durable with one write and one fdatasync before
-// returning. The batch is atomic across a crash: after Open either all of it
+// returning. A call without entries whose hard state keeps the term and vote
+// and only moves the commit index writes nothing (raft's MustSync rule): a
+// member may forget its commit index in a crash and learns it again from the
+// leader, so it is not worth a second fsync per write. The newer commit index
+// reaches the disk with the next batch or segment header. The batch is atomic across a crash: after Open either all of it
 // is there or none of it is. Call it once per raft Ready. It rolls over to a
 // new segment first when the batch would not fit the current one (that costs
 // the new file's sync and a directory sync).
@@ -217,6 +222,17 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	h := hardStateOf(hs)
 	if h.isEmpty() && len(ents) == 0 {
 		return nil
+	}
+	if len(ents) == 0 {
+		w.mu.Lock()
+		commitOnly := w.usableLocked() == nil && h.term == w.hs.term && h.vote == w.hs.vote
+		if commitOnly {
+			w.hs = h
+		}
+		w.mu.Unlock()
+		if commitOnly {
+			return nil
+		}
 	}
 	size := 0
 	for i, e := range ents {
@@ -237,6 +253,11 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	defer w.mu.Unlock()
 	if err := w.usableLocked(); err != nil {
 		return err
+	}
+	if h.isEmpty() && w.hs != w.hsWritten {
+		// Carry a commit index that an earlier commit-only Save skipped.
+		h = w.hs
+		size += recordSize(hardStateSize)
 	}
 	next := w.lastIndex + 1
 	if len(ents) > 0 {
@@ -277,6 +298,7 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	}
 	if !h.isEmpty() {
 		w.hs = h
+		w.hsWritten = h
 	}
 	return nil
 }

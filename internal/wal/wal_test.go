@@ -220,7 +220,7 @@ func TestSnapshotMarksAndReleaseTo(t *testing.T) {
 	// Every removed segment held only entries <= 30: the first retained one
 	// must still hold the entry after the last removed one's, i.e. the
 	// retained log reaches back to 30 or earlier.
-	mustSave(t, w, hardstate(1, 1, 40), nil)
+	mustSave(t, w, hardstate(1, 2, 40), nil) // a vote change: written and synced
 	mustClose(t, w)
 
 	w, rr := mustOpen(t, cfg, m)
@@ -228,7 +228,7 @@ func TestSnapshotMarksAndReleaseTo(t *testing.T) {
 	if got := rr.Marks[len(rr.Marks)-1]; got != m {
 		t.Fatalf("newest mark = %+v, want %+v (marks %v)", got, m, rr.Marks)
 	}
-	if got, want := hsString(rr.HardState), hsString(hardstate(1, 1, 40)); got != want {
+	if got, want := hsString(rr.HardState), hsString(hardstate(1, 2, 40)); got != want {
 		t.Fatalf("hard state = %s, want %s", got, want)
 	}
 	if string(rr.Metadata) != "id" {
@@ -257,7 +257,7 @@ func TestSnapshotMarksAndReleaseTo(t *testing.T) {
 	mustClose(t, w)
 	w, rr = mustOpen(t, cfg, m)
 	defer mustClose(t, w)
-	if got, want := hsString(rr.HardState), hsString(hardstate(1, 1, 40)); got != want {
+	if got, want := hsString(rr.HardState), hsString(hardstate(1, 2, 40)); got != want {
 		t.Fatalf("hard state after full release = %s, want %s", got, want)
 	}
 	if len(rr.Marks) == 0 || rr.Marks[len(rr.Marks)-1] != m {
@@ -347,5 +347,53 @@ func TestOpenIgnoresAndRemovesTempSegments(t *testing.T) {
 	checkEntries(t, rr.Entries, ents(1, 2, 1))
 	if _, err := fs.Stat(tmp); err == nil {
 		t.Fatal("temp segment survived Open")
+	}
+}
+
+// TestCommitOnlySaveWritesNothing checks raft's MustSync rule: a hard state
+// that only moves the commit index costs no write or fsync; the next batch
+// carries it.
+func TestCommitOnlySaveWritesNothing(t *testing.T) {
+	fs := vfs.NewMem()
+	cfg := testConfig(fs, 64<<10)
+	w := mustCreate(t, cfg, "id")
+	mustSave(t, w, hardstate(2, 1, 0), ents(1, 3, 2))
+	size := func() int64 {
+		t.Helper()
+		segs := segmentFiles(t, fs, testDir)
+		f, err := fs.Open(fs.PathJoin(testDir, segs[len(segs)-1]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		data := make([]byte, 64<<10)
+		n, _ := f.ReadAt(data, 0)
+		last := 0
+		for i := 0; i < n; i++ {
+			if data[i] != 0 {
+				last = i
+			}
+		}
+		return int64(last)
+	}
+	before := size()
+	mustSave(t, w, hardstate(2, 1, 3), nil)
+	if after := size(); after != before {
+		t.Fatalf("commit-only Save wrote %d bytes", after-before)
+	}
+	mustClose(t, w)
+	w, rr := mustOpen(t, cfg, SnapshotMark{})
+	if got, want := hsString(rr.HardState), hsString(hardstate(2, 1, 0)); got != want {
+		t.Fatalf("after reopen hard state = %s, want %s (commit-only save not on disk)", got, want)
+	}
+	// The next batch with entries carries the newer commit index, even
+	// though its own Ready had no hard state.
+	mustSave(t, w, hardstate(2, 1, 3), nil)
+	mustSave(t, w, nil, ents(4, 4, 2))
+	mustClose(t, w)
+	w, rr = mustOpen(t, cfg, SnapshotMark{})
+	defer mustClose(t, w)
+	if got, want := hsString(rr.HardState), hsString(hardstate(2, 1, 3)); got != want {
+		t.Fatalf("hard state = %s, want %s", got, want)
 	}
 }
