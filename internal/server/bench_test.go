@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -45,4 +46,29 @@ func BenchmarkRangeLinearizable(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPutConcurrent measures group commit: 100 writers share each
+// Ready's fsync.
+func BenchmarkPutConcurrent(b *testing.B) {
+	cfg := testConfig(b, vfs.Default)
+	cfg.DataDir = b.TempDir()
+	cfg.SnapshotCount = 100000
+	cfg.WALSegmentBytes = 0
+	s := startTestServer(b, cfg)
+	defer s.Stop()
+	val := make([]byte, 256)
+	b.ReportAllocs()
+	b.SetParallelism(50)
+	var n atomic.Int64
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			key := []byte(fmt.Sprintf("k%07d", n.Add(1)))
+			if _, _, err := s.Put(context.Background(), &command.PutRequest{Key: key, Value: val}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
