@@ -234,6 +234,104 @@ func (Compare_CompareTarget) EnumDescriptor() ([]byte, []int) {
 	return file_command_proto_rawDescGZIP(), []int{10, 1}
 }
 
+type AlarmRequest_AlarmAction int32
+
+const (
+	AlarmRequest_GET        AlarmRequest_AlarmAction = 0
+	AlarmRequest_ACTIVATE   AlarmRequest_AlarmAction = 1
+	AlarmRequest_DEACTIVATE AlarmRequest_AlarmAction = 2
+)
+
+// Enum value maps for AlarmRequest_AlarmAction.
+var (
+	AlarmRequest_AlarmAction_name = map[int32]string{
+		0: "GET",
+		1: "ACTIVATE",
+		2: "DEACTIVATE",
+	}
+	AlarmRequest_AlarmAction_value = map[string]int32{
+		"GET":        0,
+		"ACTIVATE":   1,
+		"DEACTIVATE": 2,
+	}
+)
+
+func (x AlarmRequest_AlarmAction) Enum() *AlarmRequest_AlarmAction {
+	p := new(AlarmRequest_AlarmAction)
+	*p = x
+	return p
+}
+
+func (x AlarmRequest_AlarmAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AlarmRequest_AlarmAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_command_proto_enumTypes[4].Descriptor()
+}
+
+func (AlarmRequest_AlarmAction) Type() protoreflect.EnumType {
+	return &file_command_proto_enumTypes[4]
+}
+
+func (x AlarmRequest_AlarmAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AlarmRequest_AlarmAction.Descriptor instead.
+func (AlarmRequest_AlarmAction) EnumDescriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{23, 0}
+}
+
+type AlarmRequest_AlarmType int32
+
+const (
+	AlarmRequest_NONE    AlarmRequest_AlarmType = 0
+	AlarmRequest_NOSPACE AlarmRequest_AlarmType = 1
+	AlarmRequest_CORRUPT AlarmRequest_AlarmType = 2
+)
+
+// Enum value maps for AlarmRequest_AlarmType.
+var (
+	AlarmRequest_AlarmType_name = map[int32]string{
+		0: "NONE",
+		1: "NOSPACE",
+		2: "CORRUPT",
+	}
+	AlarmRequest_AlarmType_value = map[string]int32{
+		"NONE":    0,
+		"NOSPACE": 1,
+		"CORRUPT": 2,
+	}
+)
+
+func (x AlarmRequest_AlarmType) Enum() *AlarmRequest_AlarmType {
+	p := new(AlarmRequest_AlarmType)
+	*p = x
+	return p
+}
+
+func (x AlarmRequest_AlarmType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (AlarmRequest_AlarmType) Descriptor() protoreflect.EnumDescriptor {
+	return file_command_proto_enumTypes[5].Descriptor()
+}
+
+func (AlarmRequest_AlarmType) Type() protoreflect.EnumType {
+	return &file_command_proto_enumTypes[5]
+}
+
+func (x AlarmRequest_AlarmType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use AlarmRequest_AlarmType.Descriptor instead.
+func (AlarmRequest_AlarmType) EnumDescriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{23, 1}
+}
+
 // Command is one entry of the replicated log: every write of every dialect is
 // exactly one Command, applied atomically at one revision (or none, if it
 // changes nothing).
@@ -254,6 +352,10 @@ type Command struct {
 	//	*Command_Txn
 	//	*Command_Compaction
 	//	*Command_PublishMember
+	//	*Command_LeaseGrant
+	//	*Command_LeaseRevoke
+	//	*Command_LeaseCheckpoint
+	//	*Command_Alarm
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -362,6 +464,42 @@ func (x *Command) GetPublishMember() *PublishMember {
 	return nil
 }
 
+func (x *Command) GetLeaseGrant() *LeaseGrantRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseGrant); ok {
+			return x.LeaseGrant
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseRevoke() *LeaseRevokeRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseRevoke); ok {
+			return x.LeaseRevoke
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetLeaseCheckpoint() *LeaseCheckpointRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_LeaseCheckpoint); ok {
+			return x.LeaseCheckpoint
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAlarm() *AlarmRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Alarm); ok {
+			return x.Alarm
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -386,6 +524,22 @@ type Command_PublishMember struct {
 	PublishMember *PublishMember `protobuf:"bytes,14,opt,name=publish_member,json=publishMember,proto3,oneof"`
 }
 
+type Command_LeaseGrant struct {
+	LeaseGrant *LeaseGrantRequest `protobuf:"bytes,15,opt,name=lease_grant,json=leaseGrant,proto3,oneof"`
+}
+
+type Command_LeaseRevoke struct {
+	LeaseRevoke *LeaseRevokeRequest `protobuf:"bytes,16,opt,name=lease_revoke,json=leaseRevoke,proto3,oneof"`
+}
+
+type Command_LeaseCheckpoint struct {
+	LeaseCheckpoint *LeaseCheckpointRequest `protobuf:"bytes,17,opt,name=lease_checkpoint,json=leaseCheckpoint,proto3,oneof"`
+}
+
+type Command_Alarm struct {
+	Alarm *AlarmRequest `protobuf:"bytes,18,opt,name=alarm,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_DeleteRange) isCommand_Op() {}
@@ -395,6 +549,14 @@ func (*Command_Txn) isCommand_Op() {}
 func (*Command_Compaction) isCommand_Op() {}
 
 func (*Command_PublishMember) isCommand_Op() {}
+
+func (*Command_LeaseGrant) isCommand_Op() {}
+
+func (*Command_LeaseRevoke) isCommand_Op() {}
+
+func (*Command_LeaseCheckpoint) isCommand_Op() {}
+
+func (*Command_Alarm) isCommand_Op() {}
 
 type KeyValue struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -1657,11 +1819,461 @@ func (x *Member) GetIsLearner() bool {
 	return false
 }
 
+type LeaseGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// ttl in seconds, already raised to the minimum TTL by the proposer.
+	Ttl int64 `protobuf:"varint,1,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	// id chosen by the client, or by the proposer when the client gave 0.
+	Id            int64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseGrantRequest) Reset() {
+	*x = LeaseGrantRequest{}
+	mi := &file_command_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseGrantRequest) ProtoMessage() {}
+
+func (x *LeaseGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseGrantRequest.ProtoReflect.Descriptor instead.
+func (*LeaseGrantRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *LeaseGrantRequest) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseGrantRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type LeaseGrantResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	Ttl           int64                  `protobuf:"varint,3,opt,name=ttl,proto3" json:"ttl,omitempty"`
+	Error         string                 `protobuf:"bytes,4,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseGrantResponse) Reset() {
+	*x = LeaseGrantResponse{}
+	mi := &file_command_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseGrantResponse) ProtoMessage() {}
+
+func (x *LeaseGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseGrantResponse.ProtoReflect.Descriptor instead.
+func (*LeaseGrantResponse) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *LeaseGrantResponse) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseGrantResponse) GetTtl() int64 {
+	if x != nil {
+		return x.Ttl
+	}
+	return 0
+}
+
+func (x *LeaseGrantResponse) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+type LeaseRevokeRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevokeRequest) Reset() {
+	*x = LeaseRevokeRequest{}
+	mi := &file_command_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevokeRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevokeRequest) ProtoMessage() {}
+
+func (x *LeaseRevokeRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevokeRequest.ProtoReflect.Descriptor instead.
+func (*LeaseRevokeRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *LeaseRevokeRequest) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+type LeaseRevokeResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseRevokeResponse) Reset() {
+	*x = LeaseRevokeResponse{}
+	mi := &file_command_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseRevokeResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseRevokeResponse) ProtoMessage() {}
+
+func (x *LeaseRevokeResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseRevokeResponse.ProtoReflect.Descriptor instead.
+func (*LeaseRevokeResponse) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{20}
+}
+
+// LeaseCheckpointRequest records, for each lease, the TTL it had left when
+// the leader took the checkpoint, so a new leader does not reset it.
+type LeaseCheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Checkpoints   []*LeaseCheckpoint     `protobuf:"bytes,1,rep,name=checkpoints,proto3" json:"checkpoints,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCheckpointRequest) Reset() {
+	*x = LeaseCheckpointRequest{}
+	mi := &file_command_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCheckpointRequest) ProtoMessage() {}
+
+func (x *LeaseCheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCheckpointRequest.ProtoReflect.Descriptor instead.
+func (*LeaseCheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *LeaseCheckpointRequest) GetCheckpoints() []*LeaseCheckpoint {
+	if x != nil {
+		return x.Checkpoints
+	}
+	return nil
+}
+
+type LeaseCheckpoint struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	RemainingTtl  int64                  `protobuf:"varint,2,opt,name=remaining_ttl,json=remainingTtl,proto3" json:"remaining_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaseCheckpoint) Reset() {
+	*x = LeaseCheckpoint{}
+	mi := &file_command_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaseCheckpoint) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaseCheckpoint) ProtoMessage() {}
+
+func (x *LeaseCheckpoint) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaseCheckpoint.ProtoReflect.Descriptor instead.
+func (*LeaseCheckpoint) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *LeaseCheckpoint) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *LeaseCheckpoint) GetRemainingTtl() int64 {
+	if x != nil {
+		return x.RemainingTtl
+	}
+	return 0
+}
+
+// AlarmRequest activates or deactivates an alarm (etcd's AlarmRequest
+// field numbers).
+type AlarmRequest struct {
+	state         protoimpl.MessageState   `protogen:"open.v1"`
+	Action        AlarmRequest_AlarmAction `protobuf:"varint,1,opt,name=action,proto3,enum=concord.command.v1.AlarmRequest_AlarmAction" json:"action,omitempty"`
+	MemberId      uint64                   `protobuf:"varint,2,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Alarm         AlarmRequest_AlarmType   `protobuf:"varint,3,opt,name=alarm,proto3,enum=concord.command.v1.AlarmRequest_AlarmType" json:"alarm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlarmRequest) Reset() {
+	*x = AlarmRequest{}
+	mi := &file_command_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlarmRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlarmRequest) ProtoMessage() {}
+
+func (x *AlarmRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlarmRequest.ProtoReflect.Descriptor instead.
+func (*AlarmRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *AlarmRequest) GetAction() AlarmRequest_AlarmAction {
+	if x != nil {
+		return x.Action
+	}
+	return AlarmRequest_GET
+}
+
+func (x *AlarmRequest) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+func (x *AlarmRequest) GetAlarm() AlarmRequest_AlarmType {
+	if x != nil {
+		return x.Alarm
+	}
+	return AlarmRequest_NONE
+}
+
+type AlarmMember struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	MemberId      uint64                 `protobuf:"varint,1,opt,name=member_id,json=memberId,proto3" json:"member_id,omitempty"`
+	Alarm         AlarmRequest_AlarmType `protobuf:"varint,2,opt,name=alarm,proto3,enum=concord.command.v1.AlarmRequest_AlarmType" json:"alarm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlarmMember) Reset() {
+	*x = AlarmMember{}
+	mi := &file_command_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlarmMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlarmMember) ProtoMessage() {}
+
+func (x *AlarmMember) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlarmMember.ProtoReflect.Descriptor instead.
+func (*AlarmMember) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *AlarmMember) GetMemberId() uint64 {
+	if x != nil {
+		return x.MemberId
+	}
+	return 0
+}
+
+func (x *AlarmMember) GetAlarm() AlarmRequest_AlarmType {
+	if x != nil {
+		return x.Alarm
+	}
+	return AlarmRequest_NONE
+}
+
+type AlarmResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alarms        []*AlarmMember         `protobuf:"bytes,2,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AlarmResponse) Reset() {
+	*x = AlarmResponse{}
+	mi := &file_command_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AlarmResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AlarmResponse) ProtoMessage() {}
+
+func (x *AlarmResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AlarmResponse.ProtoReflect.Descriptor instead.
+func (*AlarmResponse) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *AlarmResponse) GetAlarms() []*AlarmMember {
+	if x != nil {
+		return x.Alarms
+	}
+	return nil
+}
+
 var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\x12concord.command.v1\"\x99\x03\n" +
+	"\rcommand.proto\x12\x12concord.command.v1\"\xc3\x05\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x14\n" +
@@ -1673,7 +2285,12 @@ const file_command_proto_rawDesc = "" +
 	"\n" +
 	"compaction\x18\r \x01(\v2%.concord.command.v1.CompactionRequestH\x00R\n" +
 	"compaction\x12J\n" +
-	"\x0epublish_member\x18\x0e \x01(\v2!.concord.command.v1.PublishMemberH\x00R\rpublishMemberB\x04\n" +
+	"\x0epublish_member\x18\x0e \x01(\v2!.concord.command.v1.PublishMemberH\x00R\rpublishMember\x12H\n" +
+	"\vlease_grant\x18\x0f \x01(\v2%.concord.command.v1.LeaseGrantRequestH\x00R\n" +
+	"leaseGrant\x12K\n" +
+	"\flease_revoke\x18\x10 \x01(\v2&.concord.command.v1.LeaseRevokeRequestH\x00R\vleaseRevoke\x12W\n" +
+	"\x10lease_checkpoint\x18\x11 \x01(\v2*.concord.command.v1.LeaseCheckpointRequestH\x00R\x0fleaseCheckpoint\x128\n" +
+	"\x05alarm\x18\x12 \x01(\v2 .concord.command.v1.AlarmRequestH\x00R\x05alarmB\x04\n" +
 	"\x02op\"\xae\x01\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12'\n" +
@@ -1798,7 +2415,40 @@ const file_command_proto_rawDesc = "" +
 	"\vclient_urls\x18\x04 \x03(\tR\n" +
 	"clientUrls\x12\x1d\n" +
 	"\n" +
-	"is_learner\x18\x05 \x01(\bR\tisLearnerB0Z.github.com/concord-db/concord/internal/commandb\x06proto3"
+	"is_learner\x18\x05 \x01(\bR\tisLearner\"5\n" +
+	"\x11LeaseGrantRequest\x12\x10\n" +
+	"\x03ttl\x18\x01 \x01(\x03R\x03ttl\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\"L\n" +
+	"\x12LeaseGrantResponse\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x03R\x02id\x12\x10\n" +
+	"\x03ttl\x18\x03 \x01(\x03R\x03ttl\x12\x14\n" +
+	"\x05error\x18\x04 \x01(\tR\x05error\"$\n" +
+	"\x12LeaseRevokeRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\"\x15\n" +
+	"\x13LeaseRevokeResponse\"_\n" +
+	"\x16LeaseCheckpointRequest\x12E\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2#.concord.command.v1.LeaseCheckpointR\vcheckpoints\"F\n" +
+	"\x0fLeaseCheckpoint\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12#\n" +
+	"\rremaining_ttl\x18\x02 \x01(\x03R\fremainingTtl\"\x9a\x02\n" +
+	"\fAlarmRequest\x12D\n" +
+	"\x06action\x18\x01 \x01(\x0e2,.concord.command.v1.AlarmRequest.AlarmActionR\x06action\x12\x1b\n" +
+	"\tmember_id\x18\x02 \x01(\x04R\bmemberId\x12@\n" +
+	"\x05alarm\x18\x03 \x01(\x0e2*.concord.command.v1.AlarmRequest.AlarmTypeR\x05alarm\"4\n" +
+	"\vAlarmAction\x12\a\n" +
+	"\x03GET\x10\x00\x12\f\n" +
+	"\bACTIVATE\x10\x01\x12\x0e\n" +
+	"\n" +
+	"DEACTIVATE\x10\x02\"/\n" +
+	"\tAlarmType\x12\b\n" +
+	"\x04NONE\x10\x00\x12\v\n" +
+	"\aNOSPACE\x10\x01\x12\v\n" +
+	"\aCORRUPT\x10\x02\"l\n" +
+	"\vAlarmMember\x12\x1b\n" +
+	"\tmember_id\x18\x01 \x01(\x04R\bmemberId\x12@\n" +
+	"\x05alarm\x18\x02 \x01(\x0e2*.concord.command.v1.AlarmRequest.AlarmTypeR\x05alarm\"H\n" +
+	"\rAlarmResponse\x127\n" +
+	"\x06alarms\x18\x02 \x03(\v2\x1f.concord.command.v1.AlarmMemberR\x06alarmsB0Z.github.com/concord-db/concord/internal/commandb\x06proto3"
 
 var (
 	file_command_proto_rawDescOnce sync.Once
@@ -1812,61 +2462,81 @@ func file_command_proto_rawDescGZIP() []byte {
 	return file_command_proto_rawDescData
 }
 
-var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_command_proto_goTypes = []any{
-	(RangeRequest_SortOrder)(0),  // 0: concord.command.v1.RangeRequest.SortOrder
-	(RangeRequest_SortTarget)(0), // 1: concord.command.v1.RangeRequest.SortTarget
-	(Compare_CompareResult)(0),   // 2: concord.command.v1.Compare.CompareResult
-	(Compare_CompareTarget)(0),   // 3: concord.command.v1.Compare.CompareTarget
-	(*Command)(nil),              // 4: concord.command.v1.Command
-	(*KeyValue)(nil),             // 5: concord.command.v1.KeyValue
-	(*RangeRequest)(nil),         // 6: concord.command.v1.RangeRequest
-	(*RangeResponse)(nil),        // 7: concord.command.v1.RangeResponse
-	(*PutRequest)(nil),           // 8: concord.command.v1.PutRequest
-	(*PutResponse)(nil),          // 9: concord.command.v1.PutResponse
-	(*DeleteRangeRequest)(nil),   // 10: concord.command.v1.DeleteRangeRequest
-	(*DeleteRangeResponse)(nil),  // 11: concord.command.v1.DeleteRangeResponse
-	(*RequestOp)(nil),            // 12: concord.command.v1.RequestOp
-	(*ResponseOp)(nil),           // 13: concord.command.v1.ResponseOp
-	(*Compare)(nil),              // 14: concord.command.v1.Compare
-	(*TxnRequest)(nil),           // 15: concord.command.v1.TxnRequest
-	(*TxnResponse)(nil),          // 16: concord.command.v1.TxnResponse
-	(*CompactionRequest)(nil),    // 17: concord.command.v1.CompactionRequest
-	(*CompactionResponse)(nil),   // 18: concord.command.v1.CompactionResponse
-	(*PublishMember)(nil),        // 19: concord.command.v1.PublishMember
-	(*Member)(nil),               // 20: concord.command.v1.Member
+	(RangeRequest_SortOrder)(0),    // 0: concord.command.v1.RangeRequest.SortOrder
+	(RangeRequest_SortTarget)(0),   // 1: concord.command.v1.RangeRequest.SortTarget
+	(Compare_CompareResult)(0),     // 2: concord.command.v1.Compare.CompareResult
+	(Compare_CompareTarget)(0),     // 3: concord.command.v1.Compare.CompareTarget
+	(AlarmRequest_AlarmAction)(0),  // 4: concord.command.v1.AlarmRequest.AlarmAction
+	(AlarmRequest_AlarmType)(0),    // 5: concord.command.v1.AlarmRequest.AlarmType
+	(*Command)(nil),                // 6: concord.command.v1.Command
+	(*KeyValue)(nil),               // 7: concord.command.v1.KeyValue
+	(*RangeRequest)(nil),           // 8: concord.command.v1.RangeRequest
+	(*RangeResponse)(nil),          // 9: concord.command.v1.RangeResponse
+	(*PutRequest)(nil),             // 10: concord.command.v1.PutRequest
+	(*PutResponse)(nil),            // 11: concord.command.v1.PutResponse
+	(*DeleteRangeRequest)(nil),     // 12: concord.command.v1.DeleteRangeRequest
+	(*DeleteRangeResponse)(nil),    // 13: concord.command.v1.DeleteRangeResponse
+	(*RequestOp)(nil),              // 14: concord.command.v1.RequestOp
+	(*ResponseOp)(nil),             // 15: concord.command.v1.ResponseOp
+	(*Compare)(nil),                // 16: concord.command.v1.Compare
+	(*TxnRequest)(nil),             // 17: concord.command.v1.TxnRequest
+	(*TxnResponse)(nil),            // 18: concord.command.v1.TxnResponse
+	(*CompactionRequest)(nil),      // 19: concord.command.v1.CompactionRequest
+	(*CompactionResponse)(nil),     // 20: concord.command.v1.CompactionResponse
+	(*PublishMember)(nil),          // 21: concord.command.v1.PublishMember
+	(*Member)(nil),                 // 22: concord.command.v1.Member
+	(*LeaseGrantRequest)(nil),      // 23: concord.command.v1.LeaseGrantRequest
+	(*LeaseGrantResponse)(nil),     // 24: concord.command.v1.LeaseGrantResponse
+	(*LeaseRevokeRequest)(nil),     // 25: concord.command.v1.LeaseRevokeRequest
+	(*LeaseRevokeResponse)(nil),    // 26: concord.command.v1.LeaseRevokeResponse
+	(*LeaseCheckpointRequest)(nil), // 27: concord.command.v1.LeaseCheckpointRequest
+	(*LeaseCheckpoint)(nil),        // 28: concord.command.v1.LeaseCheckpoint
+	(*AlarmRequest)(nil),           // 29: concord.command.v1.AlarmRequest
+	(*AlarmMember)(nil),            // 30: concord.command.v1.AlarmMember
+	(*AlarmResponse)(nil),          // 31: concord.command.v1.AlarmResponse
 }
 var file_command_proto_depIdxs = []int32{
-	8,  // 0: concord.command.v1.Command.put:type_name -> concord.command.v1.PutRequest
-	10, // 1: concord.command.v1.Command.delete_range:type_name -> concord.command.v1.DeleteRangeRequest
-	15, // 2: concord.command.v1.Command.txn:type_name -> concord.command.v1.TxnRequest
-	17, // 3: concord.command.v1.Command.compaction:type_name -> concord.command.v1.CompactionRequest
-	19, // 4: concord.command.v1.Command.publish_member:type_name -> concord.command.v1.PublishMember
-	0,  // 5: concord.command.v1.RangeRequest.sort_order:type_name -> concord.command.v1.RangeRequest.SortOrder
-	1,  // 6: concord.command.v1.RangeRequest.sort_target:type_name -> concord.command.v1.RangeRequest.SortTarget
-	5,  // 7: concord.command.v1.RangeResponse.kvs:type_name -> concord.command.v1.KeyValue
-	5,  // 8: concord.command.v1.PutResponse.prev_kv:type_name -> concord.command.v1.KeyValue
-	5,  // 9: concord.command.v1.DeleteRangeResponse.prev_kvs:type_name -> concord.command.v1.KeyValue
-	6,  // 10: concord.command.v1.RequestOp.request_range:type_name -> concord.command.v1.RangeRequest
-	8,  // 11: concord.command.v1.RequestOp.request_put:type_name -> concord.command.v1.PutRequest
-	10, // 12: concord.command.v1.RequestOp.request_delete_range:type_name -> concord.command.v1.DeleteRangeRequest
-	15, // 13: concord.command.v1.RequestOp.request_txn:type_name -> concord.command.v1.TxnRequest
-	7,  // 14: concord.command.v1.ResponseOp.response_range:type_name -> concord.command.v1.RangeResponse
-	9,  // 15: concord.command.v1.ResponseOp.response_put:type_name -> concord.command.v1.PutResponse
-	11, // 16: concord.command.v1.ResponseOp.response_delete_range:type_name -> concord.command.v1.DeleteRangeResponse
-	16, // 17: concord.command.v1.ResponseOp.response_txn:type_name -> concord.command.v1.TxnResponse
-	2,  // 18: concord.command.v1.Compare.result:type_name -> concord.command.v1.Compare.CompareResult
-	3,  // 19: concord.command.v1.Compare.target:type_name -> concord.command.v1.Compare.CompareTarget
-	14, // 20: concord.command.v1.TxnRequest.compare:type_name -> concord.command.v1.Compare
-	12, // 21: concord.command.v1.TxnRequest.success:type_name -> concord.command.v1.RequestOp
-	12, // 22: concord.command.v1.TxnRequest.failure:type_name -> concord.command.v1.RequestOp
-	13, // 23: concord.command.v1.TxnResponse.responses:type_name -> concord.command.v1.ResponseOp
-	24, // [24:24] is the sub-list for method output_type
-	24, // [24:24] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	10, // 0: concord.command.v1.Command.put:type_name -> concord.command.v1.PutRequest
+	12, // 1: concord.command.v1.Command.delete_range:type_name -> concord.command.v1.DeleteRangeRequest
+	17, // 2: concord.command.v1.Command.txn:type_name -> concord.command.v1.TxnRequest
+	19, // 3: concord.command.v1.Command.compaction:type_name -> concord.command.v1.CompactionRequest
+	21, // 4: concord.command.v1.Command.publish_member:type_name -> concord.command.v1.PublishMember
+	23, // 5: concord.command.v1.Command.lease_grant:type_name -> concord.command.v1.LeaseGrantRequest
+	25, // 6: concord.command.v1.Command.lease_revoke:type_name -> concord.command.v1.LeaseRevokeRequest
+	27, // 7: concord.command.v1.Command.lease_checkpoint:type_name -> concord.command.v1.LeaseCheckpointRequest
+	29, // 8: concord.command.v1.Command.alarm:type_name -> concord.command.v1.AlarmRequest
+	0,  // 9: concord.command.v1.RangeRequest.sort_order:type_name -> concord.command.v1.RangeRequest.SortOrder
+	1,  // 10: concord.command.v1.RangeRequest.sort_target:type_name -> concord.command.v1.RangeRequest.SortTarget
+	7,  // 11: concord.command.v1.RangeResponse.kvs:type_name -> concord.command.v1.KeyValue
+	7,  // 12: concord.command.v1.PutResponse.prev_kv:type_name -> concord.command.v1.KeyValue
+	7,  // 13: concord.command.v1.DeleteRangeResponse.prev_kvs:type_name -> concord.command.v1.KeyValue
+	8,  // 14: concord.command.v1.RequestOp.request_range:type_name -> concord.command.v1.RangeRequest
+	10, // 15: concord.command.v1.RequestOp.request_put:type_name -> concord.command.v1.PutRequest
+	12, // 16: concord.command.v1.RequestOp.request_delete_range:type_name -> concord.command.v1.DeleteRangeRequest
+	17, // 17: concord.command.v1.RequestOp.request_txn:type_name -> concord.command.v1.TxnRequest
+	9,  // 18: concord.command.v1.ResponseOp.response_range:type_name -> concord.command.v1.RangeResponse
+	11, // 19: concord.command.v1.ResponseOp.response_put:type_name -> concord.command.v1.PutResponse
+	13, // 20: concord.command.v1.ResponseOp.response_delete_range:type_name -> concord.command.v1.DeleteRangeResponse
+	18, // 21: concord.command.v1.ResponseOp.response_txn:type_name -> concord.command.v1.TxnResponse
+	2,  // 22: concord.command.v1.Compare.result:type_name -> concord.command.v1.Compare.CompareResult
+	3,  // 23: concord.command.v1.Compare.target:type_name -> concord.command.v1.Compare.CompareTarget
+	16, // 24: concord.command.v1.TxnRequest.compare:type_name -> concord.command.v1.Compare
+	14, // 25: concord.command.v1.TxnRequest.success:type_name -> concord.command.v1.RequestOp
+	14, // 26: concord.command.v1.TxnRequest.failure:type_name -> concord.command.v1.RequestOp
+	15, // 27: concord.command.v1.TxnResponse.responses:type_name -> concord.command.v1.ResponseOp
+	28, // 28: concord.command.v1.LeaseCheckpointRequest.checkpoints:type_name -> concord.command.v1.LeaseCheckpoint
+	4,  // 29: concord.command.v1.AlarmRequest.action:type_name -> concord.command.v1.AlarmRequest.AlarmAction
+	5,  // 30: concord.command.v1.AlarmRequest.alarm:type_name -> concord.command.v1.AlarmRequest.AlarmType
+	5,  // 31: concord.command.v1.AlarmMember.alarm:type_name -> concord.command.v1.AlarmRequest.AlarmType
+	30, // 32: concord.command.v1.AlarmResponse.alarms:type_name -> concord.command.v1.AlarmMember
+	33, // [33:33] is the sub-list for method output_type
+	33, // [33:33] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -1880,6 +2550,10 @@ func file_command_proto_init() {
 		(*Command_Txn)(nil),
 		(*Command_Compaction)(nil),
 		(*Command_PublishMember)(nil),
+		(*Command_LeaseGrant)(nil),
+		(*Command_LeaseRevoke)(nil),
+		(*Command_LeaseCheckpoint)(nil),
+		(*Command_Alarm)(nil),
 	}
 	file_command_proto_msgTypes[8].OneofWrappers = []any{
 		(*RequestOp_RequestRange)(nil),
@@ -1905,8 +2579,8 @@ func file_command_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   17,
+			NumEnums:      6,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
