@@ -30,6 +30,10 @@ type Result struct {
 	// Err is a deterministic rejection (this package's sentinels or mvcc's):
 	// an answer for the client, not a failure of the node.
 	Err error
+	// Events are the changes the command made, all at revision Rev, in the
+	// order it made them (empty if it wrote nothing). Watchers are fed from
+	// them; they alias the store and must not be mutated.
+	Events []mvcc.Event
 }
 
 // Applier is the replicated state machine. See the package doc for the
@@ -140,18 +144,18 @@ func (a *Applier) applyPut(p *command.PutRequest) Result {
 		return Result{Rev: a.store.Rev(), Err: err}
 	}
 	resp, err := execPut(w, p)
-	w.End()
+	events := w.End()
 	if err != nil { // unreachable: checkPut saw the same state
 		return Result{Rev: a.store.Rev(), Err: err}
 	}
-	return Result{Resp: resp, Rev: a.store.Rev()}
+	return Result{Resp: resp, Rev: a.store.Rev(), Events: events}
 }
 
 func (a *Applier) applyDeleteRange(d *command.DeleteRangeRequest) Result {
 	w := a.store.Write()
 	resp := execDeleteRange(w, d)
-	w.End()
-	return Result{Resp: resp, Rev: a.store.Rev()}
+	events := w.End()
+	return Result{Resp: resp, Rev: a.store.Rev(), Events: events}
 }
 
 // applyTxn runs a txn as one write transaction: compares and checks first
@@ -170,11 +174,11 @@ func (a *Applier) applyTxn(t *command.TxnRequest) (Result, error) {
 		return Result{Rev: a.store.Rev(), Err: err}, nil
 	}
 	resp, _, err := execTxn(w, w, t, path)
-	w.End()
+	events := w.End()
 	if err != nil {
 		return Result{}, fmt.Errorf("apply: txn failed after its checks passed: %w", err)
 	}
-	return Result{Resp: resp, Rev: a.store.Rev()}, nil
+	return Result{Resp: resp, Rev: a.store.Rev(), Events: events}, nil
 }
 
 func (a *Applier) applyCompaction(c *command.CompactionRequest) Result {

@@ -43,9 +43,10 @@
 //
 // # Watch events
 //
-// mvcc returns each write transaction's events from WriteTxn.End; apply does
-// not forward them yet. The watch hub will take them from here, in apply
-// order, without ever blocking Apply.
+// mvcc returns each write transaction's events from WriteTxn.End; apply
+// returns them in Result.Events (all at Result.Rev, in write order). The
+// caller feeds the watch hub from there, in apply order, without ever
+// blocking Apply.
 //
 // # Concurrency
 //
