@@ -15,6 +15,8 @@ import (
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/concord-db/concord/internal/durable"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
@@ -360,45 +362,15 @@ func decode(b []byte) (*raftpb.Snapshot, error) {
 }
 
 func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return fmt.Errorf("snap: open dir %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("snap: sync dir %s: %w", dir, err)
+	if err := durable.SyncDir(fs, dir); err != nil {
+		return fmt.Errorf("snap: %w", err)
 	}
 	return nil
 }
 
-// mkdirAllDurable creates dir and its missing parents and syncs the parent
-// of every directory it created.
 func mkdirAllDurable(fs vfs.FS, dir string) error {
-	var created []string
-	for p := dir; ; {
-		if _, err := fs.Stat(p); err == nil {
-			break
-		}
-		created = append(created, p)
-		parent := fs.PathDir(p)
-		if parent == p {
-			break
-		}
-		p = parent
-	}
-	if len(created) == 0 {
-		return nil
-	}
-	if err := fs.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("snap: create dir %s: %w", dir, err)
-	}
-	for _, p := range created {
-		if err := syncDir(fs, fs.PathDir(p)); err != nil {
-			return err
-		}
+	if err := durable.MkdirAll(fs, dir); err != nil {
+		return fmt.Errorf("snap: %w", err)
 	}
 	return nil
 }

@@ -19,6 +19,7 @@ var core = []string{
 	"internal/mvcc",
 	"internal/wal",
 	"internal/snap",
+	"internal/durable",
 }
 
 // forbidden are import path prefixes that no Concord package reachable from
