@@ -114,6 +114,19 @@ func (f *clientFlags) connect(cmd *cobra.Command) (*clientv3.Client, error) {
 	return dial(eps, f.conn.dialTimeout)
 }
 
+// run connects, gives f the client and a context bounded by
+// --command-timeout, and closes the client afterwards.
+func (f *clientFlags) run(cmd *cobra.Command, do func(ctx context.Context, c *clientv3.Client) error) error {
+	c, err := f.connect(cmd)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(cmd.Context(), f.commandTimeout)
+	defer cancel()
+	return do(ctx, c)
+}
+
 // argsBetween accepts between lo and hi positional arguments and reports
 // anything else as a usage error (cobra's own validators return plain errors,
 // which would exit 1).
@@ -211,14 +224,9 @@ func newGetCmd() *cobra.Command {
 			if err := o.validate(args[0]); err != nil {
 				return err
 			}
-			c, err := cf.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
-			defer cancel()
-			return runGet(ctx, c, cmd.OutOrStdout(), args[0], o)
+			return cf.run(cmd, func(ctx context.Context, c *clientv3.Client) error {
+				return runGet(ctx, c, cmd.OutOrStdout(), args[0], o)
+			})
 		},
 	}
 	cf.register(cmd.Flags())
@@ -255,14 +263,9 @@ func newPutCmd() *cobra.Command {
 			if args[0] == "" {
 				return usagef("put: empty key")
 			}
-			c, err := cf.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
-			defer cancel()
-			return runPut(ctx, c, cmd.OutOrStdout(), args[0], args[1])
+			return cf.run(cmd, func(ctx context.Context, c *clientv3.Client) error {
+				return runPut(ctx, c, cmd.OutOrStdout(), args[0], args[1])
+			})
 		},
 	}
 	cf.register(cmd.Flags())
@@ -304,14 +307,9 @@ func newDelCmd() *cobra.Command {
 			if args[0] == "" && !prefix {
 				return usagef(`del: empty key (use --prefix "" for every key)`)
 			}
-			c, err := cf.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
-			defer cancel()
-			return runDel(ctx, c, cmd.OutOrStdout(), args[0], prefix)
+			return cf.run(cmd, func(ctx context.Context, c *clientv3.Client) error {
+				return runDel(ctx, c, cmd.OutOrStdout(), args[0], prefix)
+			})
 		},
 	}
 	cf.register(cmd.Flags())
@@ -378,14 +376,9 @@ func newMembersCmd() *cobra.Command {
 		Short: "List the cluster's members",
 		Args:  argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := cf.connect(cmd)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			ctx, cancel := context.WithTimeout(cmd.Context(), cf.commandTimeout)
-			defer cancel()
-			return runMembers(ctx, c, cmd.OutOrStdout())
+			return cf.run(cmd, func(ctx context.Context, c *clientv3.Client) error {
+				return runMembers(ctx, c, cmd.OutOrStdout())
+			})
 		},
 	}
 	cf.register(cmd.Flags())
