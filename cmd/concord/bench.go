@@ -59,7 +59,7 @@ func newBenchCmd() *cobra.Command {
 	f := new(benchFlags)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Generate load with etcd benchmark's flags (put, range, txn-put, lease-keepalive)",
+		Short: "Generate load with etcd benchmark's flags (put, range, txn-put, lease-keepalive, watch, watch-latency)",
 		Long: "Bench drives closed-loop load through clientv3: --conns gRPC connections,\n" +
 			"--clients goroutines spread round-robin over them, --total requests in all.\n" +
 			"It prints total time, requests/s and latency percentiles (--format json for\n" +
@@ -67,7 +67,7 @@ func newBenchCmd() *cobra.Command {
 			"exit status is 1 when no request succeeded.",
 		Args: argsBetween(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return usagef("bench: name a benchmark: put, range, txn-put or lease-keepalive")
+			return usagef("bench: name a benchmark: put, range, txn-put, lease-keepalive, watch or watch-latency")
 		},
 	}
 	pf := cmd.PersistentFlags()
@@ -77,7 +77,8 @@ func newBenchCmd() *cobra.Command {
 	pf.BoolVar(&f.targetLeader, "target-leader", false, "send every request to the leader's endpoint only")
 	pf.DurationVar(&f.timeout, "timeout", 10*time.Minute, "stop the run after this long (0 = no limit)")
 	pf.StringVar(&f.format, "format", "text", `summary format: "text" or "json"`)
-	cmd.AddCommand(newBenchPutCmd(f), newBenchRangeCmd(f), newBenchTxnPutCmd(f), newBenchLeaseKeepaliveCmd(f))
+	cmd.AddCommand(newBenchPutCmd(f), newBenchRangeCmd(f), newBenchTxnPutCmd(f), newBenchLeaseKeepaliveCmd(f),
+		newBenchWatchCmd(f), newBenchWatchLatencyCmd(f))
 	return cmd
 }
 

@@ -1,0 +1,230 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/concord-db/concord/internal/loadgen"
+)
+
+// watchOptions configure both watch benchmarks: streams × watchers on one
+// key, then putTotal puts to it (at putRate per second; 0 = as fast as the
+// put connection allows).
+type watchOptions struct {
+	streams, watchersPerStream, putTotal, putRate, keySize, valSize int
+}
+
+func (o watchOptions) validate(name string) error {
+	switch {
+	case o.streams < 1, o.watchersPerStream < 1:
+		return usagef("bench %s: --streams and --watchers-per-stream must be at least 1", name)
+	case o.putTotal < 1:
+		return usagef("bench %s: --put-total must be at least 1, got %d", name, o.putTotal)
+	case o.putRate < 0:
+		return usagef("bench %s: --put-rate must not be negative", name)
+	case o.keySize < 1 || o.valSize < 0:
+		return usagef("bench %s: bad --key-size or --val-size", name)
+	}
+	return nil
+}
+
+func (o *watchOptions) register(cmd *cobra.Command, defaultWatchers, defaultRate int) {
+	fs := cmd.Flags()
+	fs.IntVar(&o.streams, "streams", 10, "watch streams (each its own gRPC stream)")
+	fs.IntVar(&o.watchersPerStream, "watchers-per-stream", defaultWatchers, "watchers on each stream, all on the same key")
+	fs.IntVar(&o.putTotal, "put-total", 1000, "puts to the watched key")
+	fs.IntVar(&o.putRate, "put-rate", defaultRate, "puts per second (0 = unthrottled)")
+	fs.IntVar(&o.keySize, "key-size", 32, "watched key size in bytes")
+	fs.IntVar(&o.valSize, "val-size", 32, "value size in bytes")
+}
+
+func newBenchWatchCmd(f *benchFlags) *cobra.Command {
+	o := &watchOptions{}
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "Benchmark watch fan-out: events delivered per second to streams × watchers",
+		Args:  argsBetween(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWatchBench(cmd, f, "watch", *o)
+		},
+	}
+	o.register(cmd, 100, 0)
+	return cmd
+}
+
+func newBenchWatchLatencyCmd(f *benchFlags) *cobra.Command {
+	o := &watchOptions{}
+	cmd := &cobra.Command{
+		Use:   "watch-latency",
+		Short: "Benchmark the delay from a put's acknowledgement to each watcher receiving it",
+		Args:  argsBetween(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runWatchBench(cmd, f, "watch-latency", *o)
+		},
+	}
+	o.register(cmd, 10, 100)
+	return cmd
+}
+
+// runWatchBench opens the watchers over --conns connections, then puts and
+// measures, per delivered event, the time from the put's acknowledgement
+// (latency may be negative when the event beats the reply; it counts as 0)
+// and the overall delivery rate.
+func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOptions) error {
+	if err := o.validate(name); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
+		return err
+	}
+	eps, err := f.conn.resolve(cmd.Flags())
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
+	defer stop()
+	if f.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		defer cancel()
+	}
+	clients := make([]*clientv3.Client, 0, f.conns)
+	defer func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}()
+	for range f.conns {
+		c, err := dial(eps, f.conn.dialTimeout)
+		if err != nil {
+			return err
+		}
+		clients = append(clients, c)
+	}
+	key := string(make([]byte, o.keySize-1)) + "w"
+	val := benchValue(o.valSize)
+
+	// ackAt[rev] is when the put that made rev was acknowledged.
+	var (
+		mu    sync.Mutex
+		ackAt = make(map[int64]time.Time, o.putTotal)
+		hist  loadgen.Histogram
+		got   uint64
+		last  time.Time
+	)
+	want := uint64(o.streams * o.watchersPerStream * o.putTotal)
+	allDone := make(chan struct{})
+	var ready sync.WaitGroup
+	var wg sync.WaitGroup
+	wctx, cancelWatches := context.WithCancel(ctx)
+	defer cancelWatches()
+	for s := range o.streams {
+		w := clientv3.NewWatcher(clients[s%len(clients)])
+		defer w.Close()
+		for range o.watchersPerStream {
+			ready.Add(1)
+			wg.Add(1)
+			// WithCreatedNotify: the put loop starts only when every watcher
+			// is registered, so no event predates a watcher.
+			ch := w.Watch(clientv3.WithRequireLeader(wctx), key, clientv3.WithCreatedNotify())
+			go func() {
+				defer wg.Done()
+				first := true
+				for resp := range ch {
+					if first {
+						first = false
+						ready.Done()
+					}
+					now := time.Now()
+					mu.Lock()
+					for _, ev := range resp.Events {
+						d := now.Sub(ackAt[ev.Kv.ModRevision])
+						if _, ok := ackAt[ev.Kv.ModRevision]; !ok || d < 0 {
+							d = 0
+						}
+						hist.Record(d)
+						got++
+						last = now
+						if got == want {
+							close(allDone)
+						}
+					}
+					mu.Unlock()
+				}
+				if first {
+					ready.Done()
+				}
+			}()
+		}
+	}
+	ready.Wait()
+
+	start := time.Now()
+	var interval time.Duration
+	if o.putRate > 0 {
+		interval = time.Second / time.Duration(o.putRate)
+	}
+	putter := clients[0]
+	var putErrs int
+	for i := range o.putTotal {
+		if interval > 0 {
+			if wait := time.Until(start.Add(time.Duration(i) * interval)); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		r, err := putter.Put(ctx, key, val)
+		if err != nil {
+			putErrs++
+			continue
+		}
+		mu.Lock()
+		ackAt[r.Header.Revision] = time.Now()
+		mu.Unlock()
+	}
+	var interrupted error
+	select {
+	case <-allDone:
+	case <-ctx.Done():
+		interrupted = ctx.Err()
+	case <-time.After(30 * time.Second):
+		interrupted = fmt.Errorf("not every event arrived within 30s of the last put")
+	}
+	cancelWatches()
+	wg.Wait()
+
+	mu.Lock()
+	res := loadgen.Result{Succeeded: got, Latency: &hist, Interrupted: interrupted, Elapsed: last.Sub(start)}
+	if putErrs > 0 {
+		res.Failed = uint64(putErrs)
+		res.ErrorCounts = map[string]uint64{"put failed": uint64(putErrs)}
+	}
+	mu.Unlock()
+	report := benchReport{
+		Benchmark: name, Endpoints: eps, Conns: f.conns, Clients: o.streams * o.watchersPerStream, Total: int(want),
+		Params: map[string]any{
+			"streams": o.streams, "watchers_per_stream": o.watchersPerStream,
+			"put_total": o.putTotal, "put_rate": o.putRate, "key_size": o.keySize, "val_size": o.valSize,
+		},
+		Summary: res.Summarize(),
+	}
+	if err := writeBenchReport(cmd.OutOrStdout(), f.format, report); err != nil {
+		return err
+	}
+	if got == 0 {
+		return fmt.Errorf("bench %s: no event arrived", name)
+	}
+	return nil
+}
