@@ -90,6 +90,10 @@ def main():
         ("put, 100 clients / 10 conns, all members", ["--conns", "10", "--clients", "100", "put", "--total", tot(50000), "--key-size", "8", "--val-size", "256", "--sequential-keys", "--key-space-size", "100000"]),
         ("range linearizable, 100 clients / 10 conns", ["--conns", "10", "--clients", "100", "range", "foo", "--consistency", "l", "--total", tot(100000)]),
         ("range serializable, 100 clients / 10 conns", ["--conns", "10", "--clients", "100", "range", "foo", "--consistency", "s", "--total", tot(100000)]),
+        ("txn-put (1 op), 100 clients / 10 conns", ["--conns", "10", "--clients", "100", "txn-put", "--total", tot(30000), "--key-size", "8", "--val-size", "256"]),
+        ("lease keepalive, 100 clients / 10 conns", ["--conns", "10", "--clients", "100", "lease-keepalive", "--total", tot(50000)]),
+        ("watch fan-out, 10 streams x 100 watchers (req/s = events/s)", ["--conns", "10", "watch", "--streams", "10", "--watchers-per-stream", "100", "--put-total", tot(2000)]),
+        ("watch latency, 10 streams x 10 watchers, 100 puts/s", ["--conns", "10", "watch-latency", "--put-total", tot(500), "--put-rate", "100"]),
     ]
     fsync_rate = fsyncs_per_second(tmp)
     rows = []

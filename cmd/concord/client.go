@@ -245,8 +245,8 @@ type putter interface {
 	Put(ctx context.Context, key, val string, opts ...clientv3.OpOption) (*clientv3.PutResponse, error)
 }
 
-func runPut(ctx context.Context, kv putter, w io.Writer, key, val string) error {
-	if _, err := kv.Put(ctx, key, val); err != nil {
+func runPut(ctx context.Context, kv putter, w io.Writer, key, val string, opts ...clientv3.OpOption) error {
+	if _, err := kv.Put(ctx, key, val, opts...); err != nil {
 		return fmt.Errorf("put %q: %w", key, err)
 	}
 	_, err := fmt.Fprintln(w, "OK")
@@ -254,7 +254,10 @@ func runPut(ctx context.Context, kv putter, w io.Writer, key, val string) error 
 }
 
 func newPutCmd() *cobra.Command {
-	var cf clientFlags
+	var (
+		cf    clientFlags
+		lease string
+	)
 	cmd := &cobra.Command{
 		Use:   "put KEY VALUE",
 		Short: "Write a key (prints OK)",
@@ -263,12 +266,21 @@ func newPutCmd() *cobra.Command {
 			if args[0] == "" {
 				return usagef("put: empty key")
 			}
+			var opts []clientv3.OpOption
+			if lease != "" {
+				id, err := parseLeaseID(lease) // lease.go
+				if err != nil {
+					return err
+				}
+				opts = append(opts, clientv3.WithLease(id))
+			}
 			return cf.run(cmd, func(ctx context.Context, c *clientv3.Client) error {
-				return runPut(ctx, c, cmd.OutOrStdout(), args[0], args[1])
+				return runPut(ctx, c, cmd.OutOrStdout(), args[0], args[1], opts...)
 			})
 		},
 	}
 	cf.register(cmd.Flags())
+	cmd.Flags().StringVar(&lease, "lease", "", "attach the key to this lease (hex id)")
 	return cmd
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/concord-db/concord/internal/admin"
 	etcdfe "github.com/concord-db/concord/internal/frontend/etcd"
 	"github.com/concord-db/concord/internal/server"
 )
@@ -62,6 +64,18 @@ type serverFlags struct {
 	snapshotCount, catchUpEntries                             uint64
 	maxRequestBytes, maxTxnOps                                int
 	logLevel                                                  string
+
+	// etcd's flags (server_urls.go resolves them against the ones above).
+	listenClientURLs, advertiseClientURLs, listenPeerURLs    string
+	initialAdvertisePeerURLs, listenMetricsURLs, adminListen string
+	quotaBackendBytes                                        int64
+	autoCompactionMode, autoCompactionRetention              string
+	autoCompactionInterval, corruptCheckTime                 time.Duration
+	strictReconfigCheck                                      bool
+	autoPromote                                              bool
+
+	watchProgressNotifyInterval time.Duration // watch.go's server side
+	watchBufferEvents           int
 }
 
 func newServerCmd() *cobra.Command {
@@ -104,7 +118,35 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 	fl.Uint64Var(&f.catchUpEntries, "snapshot-catchup-entries", def.SnapshotCatchUpEntries, "entries kept in the log behind a snapshot for slow followers")
 	fl.IntVar(&f.maxRequestBytes, "max-request-bytes", def.MaxRequestBytes, "largest client request in bytes")
 	fl.IntVar(&f.maxTxnOps, "max-txn-ops", def.MaxTxnOps, "most operations in one txn")
+	fl.DurationVar(&f.watchProgressNotifyInterval, "watch-progress-notify-interval", def.WatchProgressNotifyInterval, "period of progress notifications for watchers that ask for them")
+	fl.IntVar(&f.watchBufferEvents, "watch-buffer-events", 1024, "events buffered per watcher for a slow client before it catches up from history")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+
+	// etcd's flag names, so an etcd command line starts Concord. Each URL
+	// list flag wins over its Concord host:port twin above.
+	fl.StringVar(&f.listenClientURLs, "listen-client-urls", "", "URLs to serve clients on, http://host:port,... (etcd; overrides --listen-client)")
+	fl.StringVar(&f.advertiseClientURLs, "advertise-client-urls", "", "client URLs published to the member list (etcd; default the listen URLs)")
+	fl.StringVar(&f.listenPeerURLs, "listen-peer-urls", "", "URLs to serve peers on (etcd; overrides --listen-peer)")
+	fl.StringVar(&f.initialAdvertisePeerURLs, "initial-advertise-peer-urls", "", "this member's peer URL as in --initial-cluster (etcd; overrides --advertise-peer)")
+	fl.StringVar(&f.listenMetricsURLs, "listen-metrics-urls", "", "URLs to serve /metrics, /health, /livez, /readyz and /version on (etcd); the client port serves them too")
+	fl.StringVar(&f.adminListen, "admin-listen", "", "host:port for the admin HTTP endpoints (like --listen-metrics-urls)")
+	fl.Int64Var(&f.quotaBackendBytes, "quota-backend-bytes", 0, "store size in bytes that raises the NOSPACE alarm and refuses writes (0: 2 GiB; negative: no quota)")
+	fl.StringVar(&f.autoCompactionMode, "auto-compaction-mode", server.CompactionPeriodic, "periodic (retention is a duration or hours) or revision (retention is a revision count)")
+	fl.StringVar(&f.autoCompactionRetention, "auto-compaction-retention", "0", "history the leader keeps when it auto-compacts; 0 disables")
+	fl.DurationVar(&f.autoCompactionInterval, "auto-compaction-interval", 0, "how often revision-mode auto-compaction runs (0: 5m, as etcd)")
+	fl.DurationVar(&f.corruptCheckTime, "experimental-corrupt-check-time", 0, "interval of the leader's cross-member HashKV check that raises the CORRUPT alarm (0: off)")
+	fl.DurationVar(&f.corruptCheckTime, "corrupt-check-time", 0, "same as --experimental-corrupt-check-time")
+	fl.BoolVar(&f.strictReconfigCheck, "strict-reconfig-check", def.StrictReconfigCheck, "refuse membership changes that could cost the cluster its quorum")
+	// Accepted for compatibility with etcd command lines; they change nothing.
+	for _, name := range []string{"logger", "log-outputs"} {
+		fl.String(name, "", "accepted for etcd compatibility; ignored")
+		fl.MarkHidden(name)
+	}
+	for _, name := range []string{"enable-pprof", "enable-v2", "experimental-initial-corrupt-check"} {
+		fl.Bool(name, false, "accepted for etcd compatibility; ignored")
+		fl.MarkHidden(name)
+	}
+	fl.BoolVar(&f.autoPromote, "auto-promote", false, "as leader, promote a learner as soon as it has caught up (etcd needs member promote)")
 	return cmd
 }
 
@@ -141,25 +183,21 @@ func checkHostPort(flag, v string) error {
 
 func (f serverFlags) config() (server.Config, error) {
 	cfg := server.DefaultConfig()
-	if err := checkHostPort("listen-peer", f.listenPeer); err != nil {
+	addrs, err := f.addrs()
+	if err != nil {
 		return cfg, err
 	}
-	if err := checkHostPort("listen-client", f.listenClient); err != nil {
-		return cfg, err
-	}
-	advClient := f.advertiseClient
-	if advClient == "" {
-		advClient = f.listenClient
-	}
-	if err := checkHostPort("advertise-client", advClient); err != nil {
-		return cfg, err
-	}
-	advPeer := f.advertisePeer
-	if advPeer == "" {
-		advPeer = "http://" + f.listenPeer
-	}
+	advPeer := addrs.advertisePeer
 	if _, err := server.PeerAddr(advPeer); err != nil {
 		return cfg, fmt.Errorf("--advertise-peer: %w", err)
+	}
+	ac, err := server.ParseAutoCompaction(f.autoCompactionMode, f.autoCompactionRetention)
+	if err != nil {
+		return cfg, fmt.Errorf("--auto-compaction-retention: %w", err)
+	}
+	ac.Interval = f.autoCompactionInterval
+	if f.corruptCheckTime < 0 {
+		return cfg, fmt.Errorf("--experimental-corrupt-check-time must not be negative, got %v", f.corruptCheckTime)
 	}
 	ic := f.initialCluster
 	if ic == "" {
@@ -183,16 +221,22 @@ func (f serverFlags) config() (server.Config, error) {
 	cfg.InitialCluster = peers
 	cfg.ClusterState = f.clusterState
 	cfg.ClusterToken = f.clusterToken
-	cfg.ClientURLs = []string{"http://" + advClient}
+	cfg.ClientURLs = addrs.advertiseClient
+	cfg.QuotaBackendBytes = f.quotaBackendBytes
+	cfg.AutoCompaction = ac
+	cfg.StrictReconfigCheck = f.strictReconfigCheck
 	cfg.HeartbeatInterval = f.heartbeat
 	cfg.ElectionTimeout = f.election
 	cfg.SnapshotCount = f.snapshotCount
 	cfg.SnapshotCatchUpEntries = f.catchUpEntries
 	cfg.MaxRequestBytes = f.maxRequestBytes
 	cfg.MaxTxnOps = f.maxTxnOps
+	cfg.WatchProgressNotifyInterval = f.watchProgressNotifyInterval
+	cfg.WatchBufferEvents = f.watchBufferEvents
+	cfg.AutoPromote = f.autoPromote
 	for _, p := range peers {
 		if p.Name == f.name && p.URL != advPeer {
-			return cfg, fmt.Errorf("--initial-cluster gives %s the peer URL %s but --advertise-peer is %s", f.name, p.URL, advPeer)
+			return cfg, fmt.Errorf("--initial-cluster gives %s the peer URL %s but its advertised peer URL (--initial-advertise-peer-urls or --advertise-peer) is %s", f.name, p.URL, advPeer)
 		}
 	}
 	if err := cfg.Validate(); err != nil {
@@ -213,32 +257,88 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	level, _ := parseLevel(f.logLevel)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("member", cfg.Name)
 	cfg.Logger = logger
+	addrs, err := f.addrs()
+	if err != nil {
+		return err
+	}
 
 	srv, err := server.New(cfg)
 	if err != nil {
 		return err
 	}
-	peerLn, err := net.Listen("tcp", f.listenPeer)
-	if err != nil {
-		srv.Stop()
-		return fmt.Errorf("listen for peers: %w", err)
-	}
-	clientLn, err := net.Listen("tcp", f.listenClient)
-	if err != nil {
-		peerLn.Close()
-		srv.Stop()
-		return fmt.Errorf("listen for clients: %w", err)
-	}
-	if err := srv.Start(peerLn); err != nil {
-		clientLn.Close()
+	var lns []net.Listener
+	fail := func(err error) error {
+		for _, ln := range lns {
+			ln.Close()
+		}
 		srv.Stop()
 		return err
 	}
+	peerLns, err := listenAll("peers", addrs.listenPeer)
+	if err != nil {
+		return fail(err)
+	}
+	lns = append(lns, peerLns...)
+	clientLns, err := listenAll("clients", addrs.listenClient)
+	if err != nil {
+		return fail(err)
+	}
+	lns = append(lns, clientLns...)
+	metricsLns, err := listenAll("metrics", addrs.listenMetrics)
+	if err != nil {
+		return fail(err)
+	}
+	lns = append(lns, metricsLns...)
+	adminHandler, err := admin.New(admin.Config{Member: srv, Logger: logger.With("component", "admin")})
+	if err != nil {
+		return fail(err)
+	}
+	if err := srv.Start(mergeListeners(peerLns)); err != nil {
+		return fail(err)
+	}
 	g := etcdfe.NewGRPCServer(srv, etcdfe.Config{MaxRequestBytes: cfg.MaxRequestBytes})
+	httpSrv := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
+	// Every client port serves gRPC and, for operators, HTTP/1.1 (package
+	// admin explains why it sniffs rather than routing through h2c).
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- g.Serve(clientLn) }()
+	var muxes []*admin.PortMux
+	for _, ln := range clientLns {
+		mux := admin.NewPortMux(ln)
+		muxes = append(muxes, mux)
+		go mux.Serve()
+		go func() {
+			if err := g.Serve(mux.GRPC()); err != nil {
+				select {
+				case serveErr <- err:
+				default:
+				}
+			}
+		}()
+		go httpSrv.Serve(mux.HTTP())
+	}
+	for _, ln := range metricsLns {
+		go httpSrv.Serve(ln)
+	}
+	var checker *etcdfe.CorruptChecker
+	if f.corruptCheckTime > 0 {
+		checker, err = etcdfe.StartCorruptChecker(srv, etcdfe.CorruptCheckConfig{
+			Interval: f.corruptCheckTime, Logger: logger.With("component", "corrupt-check"),
+		})
+		if err != nil {
+			g.Stop()
+			return fail(err)
+		}
+	}
+	var clientAddrs, metricsAddrs []string
+	for _, ln := range clientLns {
+		clientAddrs = append(clientAddrs, ln.Addr().String())
+	}
+	for _, ln := range metricsLns {
+		metricsAddrs = append(metricsAddrs, ln.Addr().String())
+	}
 	logger.Info("serving", "member-id", fmt.Sprintf("%x", srv.ID()), "cluster-id", fmt.Sprintf("%x", srv.ClusterID()),
-		"client", clientLn.Addr().String(), "peer", peerLn.Addr().String(), "data-dir", cfg.DataDir)
+		"client", strings.Join(clientAddrs, ","), "peer", strings.Join(addrs.listenPeer, ","),
+		"metrics", strings.Join(metricsAddrs, ","), "data-dir", cfg.DataDir)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
@@ -268,6 +368,9 @@ loop:
 			break loop
 		}
 	}
+	if checker != nil {
+		checker.Close()
+	}
 	// Hand leadership over before refusing clients, so the cluster stays
 	// writable through a rolling restart.
 	srv.Stop()
@@ -275,8 +378,15 @@ loop:
 	go func() { g.GracefulStop(); close(stopped) }()
 	select {
 	case <-stopped:
-	case <-time.After(2 * time.Second):
+	case <-time.After(time.Second):
 		g.Stop()
+	}
+	httpSrv.Close()
+	for _, m := range muxes {
+		m.Close()
+	}
+	for _, ln := range lns {
+		ln.Close()
 	}
 	if runErr != nil {
 		return runErr

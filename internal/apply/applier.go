@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/concord-db/concord/internal/command"
+	"github.com/concord-db/concord/internal/lease"
 	"github.com/concord-db/concord/internal/mvcc"
 )
 
@@ -34,6 +35,8 @@ type Result struct {
 	// order it made them (empty if it wrote nothing). Watchers are fed from
 	// them; they alias the store and must not be mutated.
 	Events []mvcc.Event
+	// Leases lists what the command did to the lease table (lease.go).
+	Leases []LeaseChange
 }
 
 // Applier is the replicated state machine. See the package doc for the
@@ -42,6 +45,11 @@ type Applier struct {
 	logger *slog.Logger
 	store  *mvcc.Store
 	leases LeaseLookup
+	// leaseTable is the replicated lease table; leases is it too, except
+	// under tests that fake the lookup.
+	leaseTable *lease.Table
+	// alarms is the replicated alarm table (alarm.go).
+	alarms alarmTable
 
 	applied atomic.Uint64
 
@@ -59,11 +67,13 @@ func New(logger *slog.Logger) *Applier {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	leases := lease.NewTable()
 	return &Applier{
-		logger:  logger,
-		store:   mvcc.NewStore(),
-		leases:  noLeases{},
-		members: make(map[uint64]*command.Member),
+		logger:     logger,
+		store:      mvcc.NewStore(),
+		leases:     leases,
+		leaseTable: leases,
+		members:    make(map[uint64]*command.Member),
 	}
 }
 
@@ -112,6 +122,12 @@ func (a *Applier) Apply(index uint64, data []byte) (id uint64, res Result, err e
 	if v := cmd.GetVersion(); v != command.Version {
 		return 0, Result{}, fmt.Errorf("%w %d (entry %d, this build applies %d)", ErrUnknownVersion, v, index, command.Version)
 	}
+	// Under an alarm some commands are refused before anything else
+	// (alarm.go): deterministic, since the alarms are replicated state.
+	if rej := a.Admit(&cmd); rej != nil {
+		a.applied.Store(index)
+		return cmd.GetId(), Result{Rev: a.store.Rev(), Err: rej}, nil
+	}
 	switch op := cmd.GetOp().(type) {
 	case *command.Command_Put:
 		res = a.applyPut(op.Put)
@@ -123,12 +139,21 @@ func (a *Applier) Apply(index uint64, data []byte) (id uint64, res Result, err e
 		res = a.applyCompaction(op.Compaction)
 	case *command.Command_PublishMember:
 		res = a.applyPublishMember(op.PublishMember)
+	case *command.Command_Alarm:
+		res = a.applyAlarm(op.Alarm)
+	case *command.Command_LeaseGrant:
+		res = a.applyLeaseGrant(op.LeaseGrant)
+	case *command.Command_LeaseRevoke:
+		res = a.applyLeaseRevoke(op.LeaseRevoke)
+	case *command.Command_LeaseCheckpoint:
+		res = a.applyLeaseCheckpoint(op.LeaseCheckpoint)
 	default:
 		err = fmt.Errorf("%w (entry %d)", ErrUnknownOp, index)
 	}
 	if err != nil {
 		return 0, Result{}, err
 	}
+	a.trackLeaseKeys(res.Events)
 	a.applied.Store(index)
 	return cmd.GetId(), res, nil
 }
@@ -314,19 +339,27 @@ func (a *Applier) ReadTxn(r *command.TxnRequest) (*command.TxnResponse, int64, e
 // revision, for comparing members.
 func (a *Applier) Hash(rev int64) (uint32, int64, error) { return a.store.Hash(rev) }
 
-// Snapshot format, version 1 (fixed-width integers big-endian):
+// Snapshot format, version 2 (fixed-width integers big-endian):
 //
 //	offset 0   8 bytes  magic "CNCDAPLY"
-//	offset 8   uint32   format version (1)
+//	offset 8   uint32   format version (2)
 //	offset 12  uint64   applied index
 //	offset 20  uint32   number of members M
 //	then M members ascending by id, each: uint32 length + deterministic
 //	protobuf encoding of command.Member
+//	then the lease table (lease.Table.AppendBinary; format in package
+//	lease's doc)
+//	then (version 3) the alarm table (alarm.go, appendAlarms)
 //	then the mvcc store serialization (mvcc.Store.WriteTo, self-checked)
 //	trailer    uint32   CRC-32C (Castagnoli) of every preceding byte
+//
+// Version 1 is the same without the lease table (written before leases
+// existed); Restore reads it as an empty table. Version 2 has no alarm
+// table; Restore reads it as no alarms. Snapshot writes version 3.
 const (
-	snapMagic   = "CNCDAPLY"
-	snapVersion = 1
+	snapMagic     = "CNCDAPLY"
+	snapVersion   = 3
+	snapVersionV1 = 1
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -354,6 +387,11 @@ func (a *Applier) Snapshot() ([]byte, error) {
 		b = binary.BigEndian.AppendUint32(b, uint32(len(mb)))
 		b = append(b, mb...)
 	}
+	b, err := a.leaseTable.AppendBinary(b)
+	if err != nil {
+		return nil, fmt.Errorf("apply: snapshot: lease table: %w", err)
+	}
+	b = a.appendAlarms(b)
 	buf := bytes.NewBuffer(b)
 	if _, err := a.store.WriteTo(buf); err != nil {
 		return nil, fmt.Errorf("apply: snapshot: %w", err)
@@ -375,8 +413,9 @@ func (a *Applier) Restore(data []byte) error {
 	if string(body[:8]) != snapMagic {
 		return fmt.Errorf("%w: bad magic", ErrCorruptSnapshot)
 	}
-	if v := binary.BigEndian.Uint32(body[8:12]); v != snapVersion {
-		return fmt.Errorf("apply: unsupported snapshot format version %d", v)
+	version := binary.BigEndian.Uint32(body[8:12])
+	if version < snapVersionV1 || version > snapVersion {
+		return fmt.Errorf("apply: unsupported snapshot format version %d", version)
 	}
 	applied := binary.BigEndian.Uint64(body[12:20])
 	n := binary.BigEndian.Uint32(body[20:24])
@@ -397,6 +436,20 @@ func (a *Applier) Restore(data []byte) error {
 		members[m.GetId()] = m
 		rest = rest[4+l:]
 	}
+	leases := lease.NewTable()
+	if version >= 2 {
+		var err error
+		if leases, rest, err = lease.DecodeTable(rest); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorruptSnapshot, err)
+		}
+	}
+	var alarms []*command.AlarmMember
+	if version >= 3 {
+		var err error
+		if alarms, rest, err = decodeAlarms(rest); err != nil {
+			return err
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	// Store.Restore verifies everything before swapping, so a failure here
@@ -410,6 +463,8 @@ func (a *Applier) Restore(data []byte) error {
 	a.membersMu.Lock()
 	a.members = members
 	a.membersMu.Unlock()
+	a.leaseTable.Replace(leases)
+	a.restoreAlarms(alarms)
 	a.applied.Store(applied)
 	return nil
 }

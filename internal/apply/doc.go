@@ -37,9 +37,30 @@
 //
 // # Leases
 //
-// Leases do not exist yet: LeaseLookup is the seam the lease table will fill.
-// Until then every non-zero lease is unknown, so a Put with a lease fails with
-// ErrLeaseNotFound, exactly as etcd answers for an unknown lease.
+// The Applier owns the replicated lease table (package lease) and applies
+// LeaseGrant (the proposer picked the id and raised the TTL to the minimum;
+// an existing id is ErrLeaseExist, a TTL over lease.MaxTTL
+// ErrLeaseTTLTooLarge), LeaseRevoke (deletes the lease's keys in one
+// revision, ascending by key, one DELETE event each; unknown is
+// ErrLeaseNotFound) and LeaseCheckpoint (records remaining TTLs; unknown
+// leases are skipped). Expiry is not decided here: it arrives as a
+// LeaseRevoke like any other. After every command the table's key sets follow
+// the store from the command's events: a put with a lease attaches the key
+// (detaching it from its previous lease), a put without one or a delete
+// detaches it, ignore_lease keeps it. Result.Leases tells the server's expiry
+// tracker what changed. A put naming a lease that does not exist is
+// ErrLeaseNotFound, as in etcd. The table is part of the snapshot (format
+// version 2 onwards).
+//
+// # Alarms
+//
+// The alarm table (alarm.go; etcd's NOSPACE and CORRUPT per member) is
+// replicated state, in the snapshot since format version 3. Before any
+// command, Apply asks Admit: under NOSPACE a command that grows the store
+// (QuotaCost > 0: puts, txns with a put, lease grants) is refused with
+// ErrNoSpace; under CORRUPT every keyspace and lease command is refused with
+// ErrCorrupt. Both are ordinary deterministic rejections. The quota itself
+// (a local setting) is checked only by the proposer, never here.
 //
 // # Watch events
 //
@@ -60,5 +81,6 @@
 // # What it must never do
 //
 // apply imports no gRPC, net/http, etcd wire types or front-end; it depends
-// only on internal/command, internal/mvcc, raftpb and protobuf.
+// only on internal/command, internal/mvcc, internal/lease, raftpb and
+// protobuf.
 package apply

@@ -2060,11 +2060,14 @@ func (x *LeaseCheckpointRequest) GetCheckpoints() []*LeaseCheckpoint {
 }
 
 type LeaseCheckpoint struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
-	RemainingTtl  int64                  `protobuf:"varint,2,opt,name=remaining_ttl,json=remainingTtl,proto3" json:"remaining_ttl,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// remaining_ttl_ms is the lease's remaining time in milliseconds (not
+	// seconds as in etcd: a whole-second checkpoint could stretch a lease by
+	// up to a second, more than a short election timeout).
+	RemainingTtlMs int64 `protobuf:"varint,2,opt,name=remaining_ttl_ms,json=remainingTtlMs,proto3" json:"remaining_ttl_ms,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *LeaseCheckpoint) Reset() {
@@ -2104,9 +2107,9 @@ func (x *LeaseCheckpoint) GetId() int64 {
 	return 0
 }
 
-func (x *LeaseCheckpoint) GetRemainingTtl() int64 {
+func (x *LeaseCheckpoint) GetRemainingTtlMs() int64 {
 	if x != nil {
-		return x.RemainingTtl
+		return x.RemainingTtlMs
 	}
 	return 0
 }
@@ -2427,10 +2430,10 @@ const file_command_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\x03R\x02id\"\x15\n" +
 	"\x13LeaseRevokeResponse\"_\n" +
 	"\x16LeaseCheckpointRequest\x12E\n" +
-	"\vcheckpoints\x18\x01 \x03(\v2#.concord.command.v1.LeaseCheckpointR\vcheckpoints\"F\n" +
+	"\vcheckpoints\x18\x01 \x03(\v2#.concord.command.v1.LeaseCheckpointR\vcheckpoints\"K\n" +
 	"\x0fLeaseCheckpoint\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x03R\x02id\x12#\n" +
-	"\rremaining_ttl\x18\x02 \x01(\x03R\fremainingTtl\"\x9a\x02\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12(\n" +
+	"\x10remaining_ttl_ms\x18\x02 \x01(\x03R\x0eremainingTtlMs\"\x9a\x02\n" +
 	"\fAlarmRequest\x12D\n" +
 	"\x06action\x18\x01 \x01(\x0e2,.concord.command.v1.AlarmRequest.AlarmActionR\x06action\x12\x1b\n" +
 	"\tmember_id\x18\x02 \x01(\x04R\bmemberId\x12@\n" +

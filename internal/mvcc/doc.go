@@ -23,8 +23,22 @@
 // ErrFutureRev.
 //
 // Compact(c) drops, per key, every version older than the newest one at or
-// below c, and drops that one too if it is a tombstone: reads at any revision
-// >= c stay exact.
+// below c, and drops that one too if it is a tombstone older than c: reads at
+// any revision >= c stay exact, and a tombstone written at c itself survives
+// so that the history of revision c stays complete (see History below).
+//
+// # History
+//
+// Events (history.go) replays the changes of a revision window for a key
+// range, the source watchers catch up from. Events of one revision come out in
+// the order the transaction wrote them: each version records its position in
+// its revision (the sub-revision), and snapshots carry it. The history of
+// revision r is complete iff r >= CompactRev: the versions written at the
+// compaction revision survive compaction (puts as the newest version at or
+// below it, deletes as the tombstone kept at it). The value a change replaced
+// (prev_kv) survives only for changes after the compaction revision; a change
+// at exactly CompactRev whose previous value was compacted away makes a
+// prev_kv history read fail with ErrCompacted instead of omitting it.
 //
 // # Memory layout
 //
@@ -49,7 +63,8 @@
 // Rev, CompactRev, Len, Size, Hash and WriteTo take the read lock and may run from
 // any number of goroutines. Write returns a WriteTxn that holds the write lock
 // until End, so readers never see a half-applied transaction and there is at
-// most one writer; Compact and Restore take the write lock too. A goroutine
+// most one writer; Compact and Restore take the write lock too, and
+// Defragment takes it once per batch of keys. A goroutine
 // holding a ReadTxn or WriteTxn must not call methods on the Store itself
 // (the lock is not reentrant); use the transaction's own methods.
 //

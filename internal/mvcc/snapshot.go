@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 
 	"github.com/google/btree"
 )
@@ -62,11 +63,11 @@ func appendVersion(b, key []byte, v *version) []byte {
 	return binary.AppendUvarint(b, uint64(len(v.value)))
 }
 
-// Serialization format, version 1. Fixed-width integers are big-endian;
+// Serialization format, version 2. Fixed-width integers are big-endian;
 // "uvarint"/"varint" are encoding/binary's (zig-zag for varint).
 //
 //	offset 0   8 bytes  magic "CNCDMVCC"
-//	offset 8   uint32   format version (1)
+//	offset 8   uint32   format version (2; 1 is still read)
 //	offset 12  int64    revision
 //	offset 20  int64    compaction revision
 //	offset 28  uint64   number of keys K
@@ -75,13 +76,18 @@ func appendVersion(b, key []byte, v *version) []byte {
 //	  uvarint  number of versions V (>= 1)
 //	  V versions, ascending by mod revision:
 //	    varint mod revision, varint create revision, varint version (0 = tombstone),
-//	    varint lease, uvarint value length, value bytes
+//	    varint lease, uvarint sub-revision (absent in version 1, read as 0),
+//	    uvarint value length, value bytes
 //	trailer    uint32   CRC-32C (Castagnoli) of every preceding byte
 //
 // Nothing may follow the trailer.
 const (
 	snapMagic   = "CNCDMVCC"
-	snapVersion = 1
+	snapVersion = 2
+	// snapVersionNoSub is the previous format, without sub-revisions. A store
+	// restored from it orders the events of one revision by key in history
+	// reads (the write order was not recorded).
+	snapVersionNoSub = 1
 	// maxSnapBytes bounds any single key or value so a corrupt length fails
 	// cleanly instead of allocating without limit.
 	maxSnapBytes = 256 << 20
@@ -131,6 +137,7 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 			buf = binary.AppendVarint(buf, v.create)
 			buf = binary.AppendVarint(buf, v.ver)
 			buf = binary.AppendVarint(buf, v.lease)
+			buf = binary.AppendUvarint(buf, uint64(v.sub))
 			buf = binary.AppendUvarint(buf, uint64(len(v.value)))
 			if _, werr = bw.Write(buf); werr != nil {
 				return false
@@ -226,8 +233,9 @@ func readSnapshot(r io.Reader) (_ *btree.BTreeG[keyIndex], rev, compactRev int64
 	if string(hdr[:8]) != snapMagic {
 		return nil, 0, 0, 0, 0, corrupt("bad magic %q", hdr[:8])
 	}
-	if v := binary.BigEndian.Uint32(hdr[8:12]); v != snapVersion {
-		return nil, 0, 0, 0, 0, fmt.Errorf("unsupported snapshot format version %d", v)
+	format := binary.BigEndian.Uint32(hdr[8:12])
+	if format != snapVersion && format != snapVersionNoSub {
+		return nil, 0, 0, 0, 0, fmt.Errorf("unsupported snapshot format version %d", format)
 	}
 	rev = int64(binary.BigEndian.Uint64(hdr[12:20]))
 	compactRev = int64(binary.BigEndian.Uint64(hdr[20:28]))
@@ -264,6 +272,16 @@ func readSnapshot(r io.Reader) (_ *btree.BTreeG[keyIndex], rev, compactRev int64
 				if *f, err = d.varint(); err != nil {
 					return nil, 0, 0, 0, 0, err
 				}
+			}
+			if format != snapVersionNoSub {
+				sub, err := d.uvarint()
+				if err != nil {
+					return nil, 0, 0, 0, 0, err
+				}
+				if sub > math.MaxInt32 {
+					return nil, 0, 0, 0, 0, corrupt("key %q: bad sub-revision %d", key, sub)
+				}
+				v.sub = int32(sub)
 			}
 			vlen, err := d.uvarint()
 			if err != nil {

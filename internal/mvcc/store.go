@@ -76,12 +76,16 @@ type RangeResult struct {
 }
 
 // version is one retained version of a key. ver == 0 marks a tombstone.
+// sub is the version's position among the writes of its revision (etcd's
+// sub-revision): history reads order the events of one revision by it, so
+// they come out in the order the transaction wrote them.
 type version struct {
 	value  []byte
 	mod    int64
 	create int64
 	ver    int64
 	lease  int64
+	sub    int32
 }
 
 func (v *version) tombstone() bool { return v.ver == 0 }
@@ -338,7 +342,7 @@ func (w *WriteTxn) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
 func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 	s, rev := w.s, w.writeRev()
 	ki, ok := s.tree.Get(keyIndex{key: key})
-	nv := version{value: value, mod: rev, create: rev, ver: 1, lease: lease}
+	nv := version{value: value, mod: rev, create: rev, ver: 1, lease: lease, sub: int32(len(w.events))}
 	if ok {
 		n := len(ki.versions)
 		last := &ki.versions[n-1]
@@ -392,7 +396,7 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 	for i, ki := range hit {
 		n := len(ki.versions)
 		deleted[i] = ki.kv(n - 1)
-		tomb := version{mod: rev}
+		tomb := version{mod: rev, sub: int32(len(w.events))}
 		if ki.versions[n-1].mod == rev {
 			s.size += versionSize(&tomb) - versionSize(&ki.versions[n-1])
 			vs := make([]version, n)
@@ -430,7 +434,9 @@ func (w *WriteTxn) End() []Event {
 }
 
 // Compact drops history below rev: per key, every version older than its
-// newest version at or below rev, and that version too if it is a tombstone.
+// newest version at or below rev, and that version too if it is a tombstone
+// older than rev. A tombstone written exactly at rev is kept (etcd's fix for
+// #18089), so a watch from the compaction revision still sees that delete.
 // It does not change the revision. rev <= CompactRev fails with ErrCompacted,
 // rev > Rev with ErrFutureRev. It holds the write lock for one pass over the
 // index.
@@ -447,11 +453,15 @@ func (s *Store) Compact(rev int64) error {
 	var changed, gone []keyIndex
 	s.tree.Ascend(func(ki keyIndex) bool {
 		i := ki.visibleAt(rev)
-		if i < 0 || (i == 0 && !ki.versions[0].tombstone()) {
+		if i < 0 {
+			return true // nothing at or below rev
+		}
+		dropFirst := ki.versions[i].tombstone() && ki.versions[i].mod < rev
+		if i == 0 && !dropFirst {
 			return true // nothing at or below rev is droppable
 		}
 		keep := ki.versions[i:]
-		if keep[0].tombstone() {
+		if dropFirst {
 			keep = keep[1:]
 		}
 		if len(keep) == 0 {

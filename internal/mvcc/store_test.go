@@ -226,7 +226,9 @@ func TestCompact(t *testing.T) {
 		{rev: 1, readRev: 1, want: "", keys: 4},
 		{rev: 4, readRev: 4, want: "a=2@2/4/2 b=1@3/3/1", keys: 4},
 		{rev: 6, readRev: 6, want: "a=2@2/4/2 c=1@5/5/1", keys: 4}, // b keeps only its put at 7
-		{rev: 9, readRev: 9, want: "a=2@2/4/2 b=2@7/7/1", keys: 2},
+		// c and d were deleted at 9: their tombstones at the compaction
+		// revision survive it (the history of revision 9 stays complete).
+		{rev: 9, readRev: 9, want: "a=2@2/4/2 b=2@7/7/1", keys: 4},
 		{rev: 10, err: ErrFutureRev},
 		{rev: 0, err: ErrCompacted},
 	}

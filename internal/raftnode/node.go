@@ -79,7 +79,8 @@ type Node struct {
 	recvc     chan *raftpb.Message
 	readc     chan *readWaiter
 	transferc chan chan uint64
-	reportc   chan struct{} // cap 1: "reports are pending"
+	callc     chan func(*Core) // membership.go: work run on the loop
+	reportc   chan struct{}    // cap 1: "reports are pending"
 	stopc     chan struct{}
 	donec     chan struct{}
 	stopOnce  sync.Once
@@ -129,6 +130,7 @@ func StartNode(cfg NodeConfig, boot Boot, st Storage, tr Transport, sm StateMach
 		recvc:       make(chan *raftpb.Message, recvQueueLen),
 		readc:       make(chan *readWaiter, readQueueLen),
 		transferc:   make(chan chan uint64),
+		callc:       make(chan func(*Core)),
 		reportc:     make(chan struct{}, 1),
 		stopc:       make(chan struct{}),
 		donec:       make(chan struct{}),
@@ -400,6 +402,8 @@ func (n *Node) run() {
 			n.applyReports()
 		case reply := <-n.transferc:
 			reply <- n.startTransfer()
+		case f := <-n.callc:
+			f(n.core)
 		case <-n.stopc:
 			return
 		}

@@ -53,11 +53,36 @@ type Config struct {
 	MaxRequestBytes int
 	// MaxTxnOps bounds the operations of one txn (etcd: --max-txn-ops).
 	MaxTxnOps int
+	// QuotaBackendBytes is the store size above which writes are refused
+	// and the NOSPACE alarm raised (etcd: --quota-backend-bytes; 0 means
+	// DefaultQuotaBackendBytes, negative means no quota). The size is
+	// mvcc.Store.Size's estimate.
+	QuotaBackendBytes int64
+	// AutoCompaction makes the leader compact history automatically (etcd:
+	// --auto-compaction-mode and --auto-compaction-retention; see
+	// ParseAutoCompaction). The zero value is off.
+	AutoCompaction AutoCompaction
+	// StrictReconfigCheck refuses membership changes that could cost the
+	// cluster its quorum (etcd: --strict-reconfig-check, default true).
+	StrictReconfigCheck bool
+	// AutoPromote makes the leader promote a learner as soon as it has
+	// caught up (beyond etcd, where an operator promotes).
+	AutoPromote bool
+	// WatchProgressNotifyInterval is the period of progress notifications for
+	// watchers that asked for them (etcd:
+	// --experimental-watch-progress-notify-interval; 0 means 10 minutes).
+	WatchProgressNotifyInterval time.Duration
+	// WatchBufferEvents bounds the events a watcher buffers for a slow
+	// consumer before it falls back to catching up from history (0: the
+	// watch package default). Tests shrink it so catch-up runs often.
+	WatchBufferEvents int
 	// WALSegmentBytes is the preallocated size of a WAL segment (0: the wal
 	// package default). Tests shrink it so rollover runs often.
 	WALSegmentBytes int64
 	// FS is the filesystem (vfs.Default in production).
 	FS vfs.FS
+	// Clock times lease expiry on this member (nil: the system clock).
+	Clock Clock
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -65,15 +90,17 @@ type Config struct {
 // DefaultConfig returns a fresh Config with etcd's defaults.
 func DefaultConfig() Config {
 	return Config{
-		ClusterState:           "new",
-		ClusterToken:           "concord-cluster",
-		HeartbeatInterval:      100 * time.Millisecond,
-		ElectionTimeout:        1000 * time.Millisecond,
-		SnapshotCount:          10000,
-		SnapshotCatchUpEntries: 5000,
-		MaxRequestBytes:        1536 * 1024,
-		MaxTxnOps:              128,
-		FS:                     vfs.Default,
+		ClusterState:                "new",
+		ClusterToken:                "concord-cluster",
+		HeartbeatInterval:           100 * time.Millisecond,
+		ElectionTimeout:             1000 * time.Millisecond,
+		SnapshotCount:               10000,
+		SnapshotCatchUpEntries:      5000,
+		MaxRequestBytes:             1536 * 1024,
+		MaxTxnOps:                   128,
+		StrictReconfigCheck:         true,
+		WatchProgressNotifyInterval: DefaultWatchProgressNotifyInterval,
+		FS:                          vfs.Default,
 	}
 }
 
@@ -135,6 +162,15 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTxnOps <= 0 {
 		return errors.New("server: max txn ops must be positive")
+	}
+	if err := c.AutoCompaction.validate(); err != nil {
+		return err
+	}
+	if c.WatchProgressNotifyInterval < 0 {
+		return errors.New("server: watch progress notify interval must not be negative")
+	}
+	if c.WatchBufferEvents < 0 {
+		return errors.New("server: watch buffer events must not be negative")
 	}
 	return nil
 }

@@ -13,9 +13,24 @@
 // member has applied that index, then read the local store. Serializable reads
 // read the local store at once.
 //
+// Leases (lease.go): grants and revokes are proposals like writes; renewals
+// and TTL queries are answered by the leader only (others return a
+// *NotLeaderError naming the leader's client URLs, for the front-end to
+// forward); expiry is decided by the leader's injected Clock and carried out
+// as a revoke only after a ReadIndex round confirms its leadership, and
+// remaining TTLs are checkpointed through raft so a leader change neither
+// resets nor cuts them.
+//
 // On disk, a member's data directory holds member/wal (package wal) and
 // member/snap (package snap). The WAL's metadata records the member and
 // cluster ids, so a restart needs no flags to know who it is.
+//
+// Maintenance (maintenance.go): the space quota is checked before proposing
+// (crossing it raises the replicated NOSPACE alarm); alarms, defragmentation,
+// operator snapshots (snapfile.go) and restoring a data dir from one
+// (restore.go); the leader's auto-compaction; the counters behind Metrics. A
+// maintenance goroutine, owned by the Server and stopped by Stop, counts
+// leader changes, re-raises NOSPACE while over quota and runs compactions.
 //
 // The server never imports a front-end, gRPC, net/http or a protocol's wire
 // types; front-ends translate their protocol to this package's calls and map

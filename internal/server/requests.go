@@ -19,6 +19,9 @@ func (s *Server) propose(ctx context.Context, cmd *command.Command) (apply.Resul
 	cmd.Version = command.Version
 	cmd.Id = s.idPrefix + s.idCounter.Add(1)
 	cmd.Stamp = time.Now().UnixNano()
+	if err := s.admit(cmd); err != nil {
+		return apply.Result{}, err
+	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
 		return apply.Result{}, err
@@ -40,14 +43,17 @@ func (s *Server) propose(ctx context.Context, cmd *command.Command) (apply.Resul
 	}()
 
 	if err := s.node.Propose(ctx, data); err != nil {
+		s.mt.proposalsFailed.Add(1)
 		return apply.Result{}, s.nodeErr(ctx, err)
 	}
 	select {
 	case res := <-ch:
 		return res, nil
 	case <-ctx.Done():
+		s.mt.proposalsFailed.Add(1)
 		return apply.Result{}, s.nodeErr(ctx, ctx.Err())
 	case <-s.node.Done():
+		s.mt.proposalsFailed.Add(1)
 		return apply.Result{}, ErrStopped
 	}
 }
@@ -216,9 +222,15 @@ func firstErr(errs ...error) error {
 type stateMachine Server
 
 func (sm *stateMachine) Apply(index uint64, data []byte) error {
+	start := time.Now()
 	id, res, err := sm.applier.Apply(index, data)
+	sm.mt.apply.observe(time.Since(start))
 	if err != nil {
 		return err
+	}
+	(*Server)(sm).notifyWatchers(res) // watch.go; before the proposer wakes
+	if len(res.Leases) > 0 {
+		(*Server)(sm).observeLeases(id, res.Leases)
 	}
 	if id != 0 {
 		(*Server)(sm).trigger(id, res)
@@ -230,6 +242,7 @@ func (sm *stateMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) err
 	if err := sm.applier.ApplyConfChange(index, cc); err != nil {
 		return err
 	}
+	(*Server)(sm).confChangeApplied(cc) // members.go; before syncPeers
 	(*Server)(sm).syncPeers()
 	return nil
 }
@@ -240,6 +253,9 @@ func (sm *stateMachine) Restore(snap *raftpb.Snapshot) error {
 	if err := sm.applier.Restore(snap.GetData()); err != nil {
 		return err
 	}
+	(*Server)(sm).resetLeases()
+	(*Server)(sm).restoreWatchers() // watch.go
+	(*Server)(sm).membersRestored() // members.go
 	(*Server)(sm).syncPeers()
 	return nil
 }

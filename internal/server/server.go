@@ -71,6 +71,14 @@ type Server struct {
 	peersMu sync.Mutex
 	peers   map[uint64]string // transport addresses in use
 
+	leaseState leaseKeeper // lease.go
+
+	mt maintState // maintenance.go
+
+	ms membership // members.go
+
+	wt watchState // watch.go
+
 	boot      raftnode.Boot
 	published atomic.Bool
 	stopOnce  sync.Once
@@ -101,6 +109,14 @@ func New(cfg Config) (*Server, error) {
 		MemberID:  MemberID(cfg.Name, selfURL, cfg.ClusterToken),
 		ClusterID: ClusterID(ids, cfg.ClusterToken),
 	}
+	var joinPeers map[uint64]string
+	if cfg.ClusterState == "existing" && !walExists(cfg) {
+		// Added at runtime: the cluster knows our id (join.go).
+		var err error
+		if fresh, joinPeers, err = discoverIdentity(cfg, selfURL, logger); err != nil {
+			return nil, err
+		}
+	}
 	st, p, err := openStorage(cfg.FS, cfg.DataDir, cfg.WALSegmentBytes, logger, fresh)
 	if err != nil {
 		return nil, err
@@ -113,7 +129,12 @@ func New(cfg Config) (*Server, error) {
 		waiters:    make(map[uint64]chan apply.Result),
 		peers:      make(map[uint64]string),
 		stopped:    make(chan struct{}),
+		ms:         newMembership(joinPeers),
 		reqTimeout: 5*time.Second + 2*cfg.ElectionTimeout,
+	}
+	if err := s.initWatch(); err != nil {
+		st.Close()
+		return nil, err
 	}
 	var boot raftnode.Boot
 	if p == nil {
@@ -164,12 +185,7 @@ func (s *Server) Start(peerLn net.Listener) error {
 		return err
 	}
 	s.transport = tr
-	for _, p := range s.cfg.InitialCluster {
-		id := MemberID(p.Name, p.URL, s.cfg.ClusterToken)
-		if id == s.id {
-			continue
-		}
-		addr, _ := PeerAddr(p.URL)
+	for id, addr := range s.initialPeers() {
 		s.addPeer(id, addr)
 	}
 	tr.Serve(peerLn)
@@ -187,6 +203,7 @@ func (s *Server) Start(peerLn net.Listener) error {
 		TickInterval: s.cfg.HeartbeatInterval,
 		Logger:       s.logger.With("component", "raftnode"),
 	}
+	s.startMaintenance()
 	n, err := raftnode.StartNode(ncfg, s.boot, s.storage, tr, (*stateMachine)(s))
 	if err != nil {
 		tr.Close()
@@ -196,6 +213,8 @@ func (s *Server) Start(peerLn net.Listener) error {
 	s.nodeRef.Store(n)
 	s.bg.Add(1)
 	go s.publishLoop()
+	s.startMembership()
+	s.startLeases()
 	return nil
 }
 
@@ -255,7 +274,12 @@ func (s *Server) Ready() bool {
 
 // Err returns a fatal error that stopped the raft node, if any; Done is
 // closed when it stops.
-func (s *Server) Err() error              { return s.node.Err() }
+func (s *Server) Err() error {
+	if err := s.ms.err(); err != nil {
+		return err
+	}
+	return s.node.Err()
+}
 func (s *Server) Done() <-chan struct{}   { return s.node.Done() }
 func (s *Server) Applier() *apply.Applier { return s.applier }
 
@@ -263,6 +287,7 @@ func (s *Server) Applier() *apply.Applier { return s.applier }
 // node, the transport and the storage. Safe to call more than once.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
+		s.handOverLeases()
 		if s.node != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 2*s.cfg.ElectionTimeout)
 			if err := s.node.TransferLeadership(ctx); err != nil {
@@ -301,6 +326,7 @@ func (s *Server) Status() Status {
 		Leader:       st.Leader,
 		CommitIndex:  st.CommitIndex,
 		AppliedIndex: st.AppliedIndex,
-		DBSize:       s.applier.Store().Size(),
+		IsLearner:    s.IsLearner(),
+		DBSize:       s.dbSize(),
 	}
 }

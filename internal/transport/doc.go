@@ -23,6 +23,8 @@
 //   - snapshot: one per MsgSnap, so that hundreds of megabytes of snapshot
 //     never queue behind (or in front of) heartbeats. The receiver answers
 //     with one ack byte, then both sides close.
+//   - request: one request and its answer (Request, RequestHandler), e.g.
+//     the member list a joining member asks for before it knows its own id.
 //
 // All integers are big-endian.
 //
@@ -33,7 +35,7 @@
 //	offset size field
 //	0      4    magic "CNCD" (0x43 0x4E 0x43 0x44)
 //	4      1    protocol version, 1
-//	5      1    stream kind: 1 = message, 2 = snapshot
+//	5      1    stream kind: 1 = message, 2 = snapshot, 3 = request
 //	6      2    reserved, zero
 //	8      8    cluster id
 //	16     8    from: the dialer's member id
@@ -45,7 +47,9 @@
 //	0      1    the acceptor's protocol version
 //	1      1    code: 0 accept, 1 unsupported version, 2 cluster id mismatch,
 //	            3 wrong member (to is not the acceptor), 4 unknown kind,
-//	            5 bad sender id (0 or the acceptor's own)
+//	            5 bad sender id (0 or the acceptor's own),
+//	            6 member removed (from names a member removed from the
+//	            cluster; the dialer's RemovalHandler hears ReportRemoved)
 //	2      2    reason length n, at most 1024
 //	4      n    reason, UTF-8 text for the dialer's log; empty on accept
 //
@@ -67,6 +71,21 @@
 // or one whose From/To differ from the handshake's ends the stream (the
 // receiver closes it). A peer that opens a new message stream replaces its
 // previous one, which the receiver closes.
+//
+// A request hello names no member: from and to may be 0, and a cluster id
+// of 0 is accepted by any cluster (a joining member does not know it yet).
+//
+// # Request stream
+//
+// After the handshake the dialer writes one request, the acceptor answers
+// once, and both close:
+//
+//	request: 4 bytes n (n <= 16 MiB), then n bytes of body
+//	answer:  1 byte status (0 ok, 1 error), 4 bytes n (n <= 16 MiB), then
+//	         n bytes: the RequestHandler's answer, or its error text
+//
+// The body's meaning belongs to the RequestHandler (package server documents
+// its requests); the transport carries it opaque.
 //
 // # Snapshot stream
 //

@@ -32,6 +32,8 @@ func (k streamKind) String() string {
 		return "message"
 	case kindSnapshot:
 		return "snapshot"
+	case kindRequest:
+		return "request"
 	default:
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
@@ -104,6 +106,8 @@ func (c replyCode) String() string {
 		return "unknown stream kind"
 	case replyBadSender:
 		return "bad sender id"
+	case replyRemoved:
+		return "member removed"
 	default:
 		return fmt.Sprintf("code(%d)", uint8(c))
 	}
@@ -140,6 +144,11 @@ func readReply(r io.Reader) (version uint8, code replyCode, reason string, err e
 // check decides whether this member accepts h and, if not, why. The reason
 // is written for the dialer's operator, who sees it in their log.
 func check(h hello, self, clusterID uint64) (replyCode, string) {
+	if h.version == protocolVersion {
+		if code, reason, ok := checkRequest(h, clusterID); ok {
+			return code, reason
+		}
+	}
 	switch {
 	case h.version != protocolVersion:
 		return replyBadVersion, fmt.Sprintf("version %d not supported; member %d speaks version %d", h.version, self, protocolVersion)

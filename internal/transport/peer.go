@@ -248,6 +248,10 @@ func (t *Transport) dial(ctx context.Context, to uint64, addr string, kind strea
 	if err != nil {
 		return fail(fmt.Errorf("transport: handshake with member %d at %s: %w", to, addr, err))
 	}
+	if code == replyRemoved {
+		t.reportRemoved(to)
+		return fail(fmt.Errorf("%w: %w by member %d at %s (%s stream): %s", ErrRemoved, ErrRefused, to, addr, kind, reason))
+	}
 	if code != replyAccept {
 		return fail(fmt.Errorf("%w by member %d at %s (%s %s stream): %s", ErrRefused, to, addr, code, kind, reason))
 	}

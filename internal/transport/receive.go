@@ -69,6 +69,8 @@ func (t *Transport) serveConn(conn net.Conn) {
 		err = t.readMessages(conn, h.from)
 	case kindSnapshot:
 		err = t.receiveSnapshot(conn, h.from)
+	case kindRequest:
+		err = t.serveRequest(conn)
 	}
 	if err != nil && t.ctx.Err() == nil {
 		log.Warn("transport: inbound stream ended", slog.Any("err", err))
@@ -90,6 +92,9 @@ func (t *Transport) acceptHandshake(conn net.Conn) (hello, error) {
 		return hello{}, err
 	}
 	code, reason := check(h, t.cfg.ID, t.cfg.ClusterID)
+	if code == replyAccept && t.isRemoved(h.from) {
+		code, reason = replyRemoved, fmt.Sprintf("member %x was removed from the cluster", h.from)
+	}
 	if _, err := conn.Write(appendReply(nil, code, reason)); err != nil {
 		return hello{}, fmt.Errorf("%w: write reply: %w", ErrBadHandshake, err)
 	}

@@ -170,13 +170,20 @@ func (t *Transport) AddPeer(id uint64, addr string) {
 	}()
 }
 
-// RemovePeer stops member id's message stream and forgets it. A snapshot
-// being sent to it fails (ReportSnapshot(id, true)). It blocks until the
-// peer's writer goroutine has stopped.
+// RemovePeer stops member id's message stream and forgets it; when the
+// Handler's RemovalHandler says id was removed from the cluster, the stream
+// id opened to us is closed too. A snapshot being sent to it fails
+// (ReportSnapshot(id, true)). It blocks until the peer's writer goroutine
+// has stopped.
 func (t *Transport) RemovePeer(id uint64) {
 	t.mu.Lock()
 	p := t.peers[id]
 	delete(t.peers, id)
+	if in := t.inbound[id]; in != nil && t.isRemoved(id) {
+		// A removed member's stream must not outlive its removal; when it
+		// redials, it is refused and told why.
+		in.Close()
+	}
 	t.mu.Unlock()
 	if p != nil {
 		p.stop()

@@ -147,7 +147,15 @@ func TestMutexFencing(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cli := c.Client(i % len(c.Members))
+			// Each contender has its own client over every endpoint, as a
+			// real application would; the harness's per-member clients are
+			// replaced when a member restarts.
+			cli, err := newClient(c.Endpoints())
+			if err != nil {
+				errc <- err
+				return
+			}
+			defer cli.Close()
 			sess, err := concurrency.NewSession(cli, concurrency.WithTTL(5))
 			if err != nil {
 				errc <- err

@@ -20,6 +20,8 @@ var core = []string{
 	"internal/wal",
 	"internal/snap",
 	"internal/durable",
+	"internal/lease",
+	"internal/watch",
 }
 
 // forbidden are import path prefixes that no Concord package reachable from

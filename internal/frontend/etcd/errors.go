@@ -11,6 +11,7 @@ import (
 	"github.com/concord-db/concord/internal/apply"
 	"github.com/concord-db/concord/internal/mvcc"
 	"github.com/concord-db/concord/internal/server"
+	"github.com/concord-db/concord/internal/watch"
 )
 
 // errorTable maps every domain error a request can return to etcd's gRPC
@@ -27,13 +28,55 @@ var errorTable = []struct {
 	{apply.ErrTooManyOps, rpctypes.ErrGRPCTooManyOps},
 	{apply.ErrDuplicateKey, rpctypes.ErrGRPCDuplicateKey},
 	{apply.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{apply.ErrLeaseExist, rpctypes.ErrGRPCLeaseExist},
+	{apply.ErrLeaseTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	{apply.ErrInvalidSortOption, rpctypes.ErrGRPCInvalidSortOption},
+	{apply.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{apply.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{mvcc.ErrCompacted, rpctypes.ErrGRPCCompacted},
 	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
 	{server.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
+	{server.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{server.ErrMemberExists, rpctypes.ErrGRPCMemberExist},
+	{server.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},
+	{server.ErrMemberNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{server.ErrMemberBadURLs, rpctypes.ErrGRPCMemberBadURLs},
+	{server.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
+	{server.ErrNotEnoughStarted, rpctypes.ErrGRPCMemberNotEnoughStarted},
+	{server.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{server.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+	{server.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy},
+	{server.ErrBadLeaderTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
+	// etcd has no rpctypes error for it and sends its text with code
+	// Unknown; Unavailable, like etcd's other timeouts, lets clients retry.
+	{server.ErrLeaderTransferTimeout, status.Error(codes.Unavailable, "etcdserver: request timed out, leader transfer took too long")},
 	{server.ErrTimeout, rpctypes.ErrGRPCTimeout},
 	{server.ErrStopped, rpctypes.ErrGRPCStopped},
 	{server.ErrRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
+}
+
+// cancelReasons maps the errors of creating a watch to the cancel_reason etcd
+// puts in its created-and-canceled reply (watch_id -1): mvcc's texts for its
+// own rejections, the compacted error's text for a negative start revision.
+// A missing entry is a bug: TestCancelReasons guards it.
+var cancelReasons = []struct {
+	domain error
+	reason string
+}{
+	{watch.ErrNegativeStartRev, rpctypes.ErrCompacted.Error()},
+	{watch.ErrDuplicateID, "mvcc: duplicate watch ID provided on the WatchStream"},
+	{watch.ErrEmptyRange, "mvcc: watcher range is empty"},
+	// etcd answers a watch on a closing stream with the empty-range error.
+	{watch.ErrStreamClosed, "mvcc: watcher range is empty"},
+}
+
+func cancelReason(err error) string {
+	for _, e := range cancelReasons {
+		if errors.Is(err, e.domain) {
+			return e.reason
+		}
+	}
+	return err.Error()
 }
 
 // toGRPC translates a domain error into the gRPC status an etcd server would

@@ -38,10 +38,12 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 		// clientv3 pings every 5 s at most when configured to; allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(requireLeaderUnary(s)),
-		grpc.ChainStreamInterceptor(requireLeaderStream(s)),
+		grpc.ChainUnaryInterceptor(requireLeaderUnary(s), learnerUnary(s)),
+		grpc.ChainStreamInterceptor(requireLeaderStream(s), learnerStream(s)),
 	)
 	etcdserverpb.RegisterKVServer(g, &kvService{s: s})
+	etcdserverpb.RegisterWatchServer(g, newWatchService(s, cfg))
+	etcdserverpb.RegisterLeaseServer(g, newLeaseService(s))
 	etcdserverpb.RegisterClusterServer(g, &clusterService{s: s})
 	etcdserverpb.RegisterMaintenanceServer(g, &maintenanceService{s: s})
 	hs := health.NewServer()

@@ -9,25 +9,6 @@ import (
 	"github.com/concord-db/concord/internal/server"
 )
 
-type clusterService struct {
-	etcdserverpb.UnimplementedClusterServer
-	s *server.Server
-}
-
-func (c *clusterService) MemberList(ctx context.Context, r *etcdserverpb.MemberListRequest) (*etcdserverpb.MemberListResponse, error) {
-	ms, h, err := c.s.Members(ctx, r.Linearizable)
-	if err != nil {
-		return nil, toGRPC(err)
-	}
-	out := &etcdserverpb.MemberListResponse{Header: header(h)}
-	for _, m := range ms {
-		out.Members = append(out.Members, &etcdserverpb.Member{
-			ID: m.Id, Name: m.Name, PeerURLs: m.PeerUrls, ClientURLs: m.ClientUrls, IsLearner: m.IsLearner,
-		})
-	}
-	return out, nil
-}
-
 type maintenanceService struct {
 	etcdserverpb.UnimplementedMaintenanceServer
 	s *server.Server
@@ -41,13 +22,15 @@ func (m *maintenanceService) Status(ctx context.Context, r *etcdserverpb.StatusR
 		Header:           header(st.Header),
 		Version:          version.Version,
 		DbSize:           st.DBSize,
-		DbSizeInUse:      st.DBSize,
+		DbSizeInUse:      m.s.DBSizeInUse(),
+		DbSizeQuota:      m.s.QuotaBytes(),
+		Errors:           statusErrors(st.Leader, m.s.Alarms()),
 		Leader:           st.Leader,
 		RaftIndex:        st.CommitIndex,
 		RaftTerm:         st.RaftTerm,
 		RaftAppliedIndex: st.AppliedIndex,
 		IsLearner:        st.IsLearner,
-		StorageVersion:   version.Version,
+		StorageVersion:   storageVersion,
 	}, nil
 }
 

@@ -1,0 +1,295 @@
+package etcd
+
+// The Lease service. Grant, Revoke and Leases are served by any member
+// (raft forwards the proposals). Renewals (LeaseKeepAlive) and TTL queries
+// (LeaseTimeToLive) are answered by the leader only: on another member the
+// server returns a *server.NotLeaderError naming the leader's client URLs,
+// and this file forwards the call there over gRPC — one long-lived
+// forwarding stream per client keepalive stream, reopened when the leader
+// changes. A forwarded call carries forwardedKey metadata, so a member that
+// is no longer the leader answers it with "not leader" instead of forwarding
+// it again; the member that forwarded retries until the new leader answers
+// or forwardBudget runs out. As in etcd, a keepalive response carries the
+// header of the member the client talks to, taken before the renewal.
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/url"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+
+	"github.com/concord-db/concord/internal/server"
+)
+
+const (
+	// forwardedKey marks a call one member forwarded to the leader.
+	forwardedKey = "concord-lease-forwarded"
+	// forwardBudget bounds how long one renewal or TTL query keeps looking
+	// for a leader (elections included) before the client gets an error.
+	forwardBudget = 5 * time.Second
+	// forwardTimeout bounds one forwarded call.
+	forwardTimeout = 3 * time.Second
+	// retryDelay is the pause between attempts while there is no leader.
+	retryDelay = 50 * time.Millisecond
+)
+
+type leaseService struct {
+	pb.UnimplementedLeaseServer
+	s     *server.Server
+	conns *leaderConns
+}
+
+func newLeaseService(s *server.Server) *leaseService {
+	return &leaseService{s: s, conns: &leaderConns{conns: make(map[string]*grpc.ClientConn)}}
+}
+
+// leaderConns caches one client connection per leader URL; members are few
+// and the connections live as long as the process.
+type leaderConns struct {
+	mu    sync.Mutex
+	conns map[string]*grpc.ClientConn
+}
+
+func (c *leaderConns) get(rawURL string) (*grpc.ClientConn, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cc, ok := c.conns[rawURL]; ok {
+		return cc, nil
+	}
+	target := rawURL
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		target = u.Host
+	}
+	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return nil, err
+	}
+	c.conns[rawURL] = cc
+	return cc, nil
+}
+
+// cancelOn calls cancel if changed closes before stop is called.
+func cancelOn(changed <-chan struct{}, cancel context.CancelFunc) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		select {
+		case <-changed:
+			cancel()
+		case <-done:
+		}
+	}()
+	return func() { close(done) }
+}
+
+func isForwarded(ctx context.Context) bool {
+	md, ok := metadata.FromIncomingContext(ctx)
+	return ok && len(md.Get(forwardedKey)) > 0
+}
+
+func forwardContext(ctx context.Context) context.Context {
+	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+}
+
+// leaderCall runs local (a leader-only server call) and, while it says
+// another member leads, forward against that leader's client URL; while
+// there is no leader it waits and retries, up to forwardBudget. forward gets
+// a channel that closes when this member learns of another leader: it must
+// then give up on the one it is talking to (it may be frozen or cut off).
+func leaderCall(ctx context.Context, s *server.Server, local func() error, forward func(leaderURL string, changed <-chan struct{}) error) error {
+	deadline := time.Now().Add(forwardBudget)
+	for {
+		changed := s.LeaderChanges()
+		err := local()
+		var nl *server.NotLeaderError
+		switch {
+		case err == nil:
+			return nil
+		case errors.As(err, &nl) && isForwarded(ctx):
+			return err // the member that forwarded retries
+		case errors.As(err, &nl) && len(nl.ClientURLs) > 0:
+			if err = forward(nl.ClientURLs[0], changed); err == nil {
+				return nil
+			}
+		case errors.Is(err, server.ErrNotLeader), errors.Is(err, server.ErrNoLeader):
+			// The leader has not published its URLs yet, or none is known.
+		default:
+			return err
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(retryDelay):
+		}
+	}
+}
+
+func (l *leaseService) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	resp, h, err := l.s.LeaseGrant(ctx, r.ID, r.TTL)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.LeaseGrantResponse{Header: header(h), ID: resp.Id, TTL: resp.Ttl}, nil
+}
+
+func (l *leaseService) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	h, err := l.s.LeaseRevoke(ctx, r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.LeaseRevokeResponse{Header: header(h)}, nil
+}
+
+func (l *leaseService) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	ids, h, err := l.s.LeaseLeases(ctx)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	out := &pb.LeaseLeasesResponse{Header: header(h), Leases: make([]*pb.LeaseStatus, len(ids))}
+	for i, id := range ids {
+		out.Leases[i] = &pb.LeaseStatus{ID: id}
+	}
+	return out, nil
+}
+
+func (l *leaseService) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	var out *pb.LeaseTimeToLiveResponse
+	var hdr *pb.ResponseHeader
+	err := leaderCall(ctx, l.s, func() error {
+		st, h, err := l.s.LeaseTimeToLive(ctx, r.ID, r.Keys)
+		if hdr == nil && h.MemberID != 0 {
+			hdr = header(h)
+		}
+		if err == nil {
+			out = &pb.LeaseTimeToLiveResponse{ID: st.ID, TTL: st.TTL, GrantedTTL: st.GrantedTTL, Keys: st.Keys}
+		}
+		return err
+	}, func(leaderURL string, changed <-chan struct{}) error {
+		cc, err := l.conns.get(leaderURL)
+		if err != nil {
+			return err
+		}
+		fctx, cancel := context.WithTimeout(forwardContext(ctx), forwardTimeout)
+		defer cancel()
+		stop := cancelOn(changed, cancel)
+		defer stop()
+		resp, err := pb.NewLeaseClient(cc).LeaseTimeToLive(fctx, r)
+		if err == nil {
+			out = resp
+		}
+		return err
+	})
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	out.Header = hdr
+	return out, nil
+}
+
+// LeaseKeepAlive answers each {ID} with {header, ID, TTL}: TTL is the
+// granted TTL, or 0 for an unknown or expired lease.
+func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
+	ctx := stream.Context()
+	fwd := &keepAliveForwarder{conns: l.conns, parent: ctx}
+	defer fwd.close()
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		resp := &pb.LeaseKeepAliveResponse{ID: req.ID}
+		err = leaderCall(ctx, l.s, func() error {
+			ttl, h, err := l.s.LeaseRenew(ctx, req.ID)
+			if resp.Header == nil && h.MemberID != 0 {
+				resp.Header = header(h)
+			}
+			resp.TTL = ttl
+			return err
+		}, func(leaderURL string, changed <-chan struct{}) error {
+			ttl, err := fwd.renew(leaderURL, req.ID, changed)
+			resp.TTL = ttl
+			return err
+		})
+		if err != nil {
+			return toGRPC(err)
+		}
+		if err := stream.Send(resp); err != nil {
+			return err
+		}
+	}
+}
+
+// keepAliveForwarder is one client stream's forwarding stream to the
+// leader. It is used by that stream's goroutine only.
+type keepAliveForwarder struct {
+	conns  *leaderConns
+	parent context.Context
+
+	url    string
+	ctx    context.Context // the forwarding stream's; cancel ends it
+	cancel context.CancelFunc
+	stream pb.Lease_LeaseKeepAliveClient
+}
+
+func (f *keepAliveForwarder) close() {
+	if f.cancel != nil {
+		f.cancel()
+	}
+	f.url, f.ctx, f.cancel, f.stream = "", nil, nil, nil
+}
+
+// renew forwards one renewal to the leader at leaderURL and returns its TTL.
+// It gives up when changed closes (another leader) or after forwardTimeout,
+// whether it is still connecting (a frozen leader accepts TCP connections
+// but never completes the HTTP/2 handshake), sending or waiting for the
+// answer: cancelling the forwarding stream's context unblocks all of them.
+func (f *keepAliveForwarder) renew(leaderURL string, id int64, changed <-chan struct{}) (int64, error) {
+	if f.cancel != nil && f.url != leaderURL {
+		f.close()
+	}
+	if f.cancel == nil {
+		f.ctx, f.cancel = context.WithCancel(forwardContext(f.parent))
+		f.url = leaderURL
+	}
+	timer := time.AfterFunc(forwardTimeout, f.cancel)
+	stop := cancelOn(changed, f.cancel)
+	defer func() {
+		timer.Stop()
+		stop()
+	}()
+	if f.stream == nil {
+		cc, err := f.conns.get(leaderURL)
+		if err != nil {
+			f.close()
+			return 0, err
+		}
+		stream, err := pb.NewLeaseClient(cc).LeaseKeepAlive(f.ctx)
+		if err != nil {
+			f.close()
+			return 0, err
+		}
+		f.stream = stream
+	}
+	if err := f.stream.Send(&pb.LeaseKeepAliveRequest{ID: id}); err != nil {
+		f.close()
+		return 0, err
+	}
+	resp, err := f.stream.Recv()
+	if err != nil {
+		f.close()
+		return 0, err
+	}
+	return resp.TTL, nil
+}
