@@ -100,19 +100,38 @@ func TestMutexFencing(t *testing.T) {
 	)
 	// guarded increments the counter if token is newer than every token
 	// the resource has accepted: the resource keeps its own last token.
+	// A request cut off by the kill fails with Unavailable although it may
+	// have been applied; like any client, the contenders retry, and the
+	// guarded resource recognizes its own token from an uncertain attempt.
+	record := func(token int64) {
+		mu.Lock()
+		tokens = append(tokens, token)
+		mu.Unlock()
+	}
 	guarded := func(ctx context.Context, cli *clientv3.Client, token int64) error {
-		for {
+		uncertain := false
+		for attempt := 0; ; attempt++ {
+			if attempt > 0 {
+				if attempt > 100 || ctx.Err() != nil {
+					return fmt.Errorf("guarded increment with token %d gave up after %d attempts", token, attempt)
+				}
+				time.Sleep(50 * time.Millisecond) // bounded retry backoff
+			}
 			r, err := cli.Get(ctx, "counter")
 			if err != nil {
-				return err
+				continue
 			}
 			fr, err := cli.Get(ctx, "fence")
 			if err != nil {
-				return err
+				continue
 			}
 			var last int64
 			if len(fr.Kvs) == 1 {
 				last, _ = strconv.ParseInt(string(fr.Kvs[0].Value), 10, 64)
+			}
+			if uncertain && last == token {
+				record(token) // the uncertain attempt was applied
+				return nil
 			}
 			if token <= last {
 				return fmt.Errorf("fencing token %d not above %d: a stale holder", token, last)
@@ -129,15 +148,26 @@ func TestMutexFencing(t *testing.T) {
 				clientv3.OpPut("fence", strconv.FormatInt(token, 10)),
 			).Commit()
 			if err != nil {
-				return err
+				uncertain = true
+				continue
 			}
 			if tr.Succeeded {
-				mu.Lock()
-				tokens = append(tokens, token)
-				mu.Unlock()
+				record(token)
 				return nil
 			}
 		}
+	}
+	// retry runs op until it succeeds, at most 100 times 50ms apart: Lock
+	// and Unlock are safe to repeat within one session.
+	retry := func(ctx context.Context, op func(context.Context) error) error {
+		var err error
+		for attempt := 0; attempt < 100 && ctx.Err() == nil; attempt++ {
+			if err = op(ctx); err == nil {
+				return nil
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -165,13 +195,13 @@ func TestMutexFencing(t *testing.T) {
 			m := concurrency.NewMutex(sess, "/lock/")
 			for range rounds {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				if err := m.Lock(ctx); err != nil {
+				if err := retry(ctx, m.Lock); err != nil {
 					cancel()
 					errc <- fmt.Errorf("contender %d lock: %w", i, err)
 					return
 				}
 				err := guarded(ctx, cli, m.Header().Revision)
-				if uerr := m.Unlock(ctx); err == nil {
+				if uerr := retry(ctx, m.Unlock); err == nil {
 					err = uerr
 				}
 				cancel()
