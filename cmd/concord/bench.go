@@ -332,6 +332,24 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// dialConns opens n clients (gRPC connections) to eps; closeAll closes them.
+func dialConns(eps []string, n int, timeout time.Duration) (clients []*clientv3.Client, closeAll func(), err error) {
+	closeAll = func() {
+		for _, c := range clients {
+			c.Close()
+		}
+	}
+	for range n {
+		c, err := dial(eps, timeout)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		clients = append(clients, c)
+	}
+	return clients, closeAll, nil
+}
+
 func runBench(cmd *cobra.Command, f *benchFlags, name string, total int, params map[string]any,
 	op loadgen.Op[*clientv3.Client]) error {
 	if err := f.validate(); err != nil {
@@ -361,19 +379,11 @@ func runBench(cmd *cobra.Command, f *benchFlags, name string, total int, params 
 		return err
 	}
 
-	clients := make([]*clientv3.Client, 0, f.conns)
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for range f.conns {
-		c, err := dial(eps, f.conn.dialTimeout)
-		if err != nil {
-			return err
-		}
-		clients = append(clients, c)
+	clients, closeAll, err := dialConns(eps, f.conns, f.conn.dialTimeout)
+	if err != nil {
+		return err
 	}
+	defer closeAll()
 
 	cfg := loadgen.Config{Total: total, Concurrency: f.clients, Timeout: f.timeout}
 	if isTerminal(os.Stderr) {

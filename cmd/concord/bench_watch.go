@@ -95,19 +95,11 @@ func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOption
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	clients := make([]*clientv3.Client, 0, f.conns)
-	defer func() {
-		for _, c := range clients {
-			c.Close()
-		}
-	}()
-	for range f.conns {
-		c, err := dial(eps, f.conn.dialTimeout)
-		if err != nil {
-			return err
-		}
-		clients = append(clients, c)
+	clients, closeAll, err := dialConns(eps, f.conns, f.conn.dialTimeout)
+	if err != nil {
+		return err
 	}
+	defer closeAll()
 	key := string(make([]byte, o.keySize-1)) + "w"
 	val := benchValue(o.valSize)
 
