@@ -32,6 +32,10 @@
 //     key from its start (etcd's interval check misses that case and can then
 //     panic mid-txn on an ignore_value put). This keeps a txn's writes
 //     all-or-nothing without undo.
+//   - Inside one txn, a key put by a nested txn and deleted by a later
+//     sibling nested txn is a duplicate key (etcd accepts it). The store keeps
+//     one version per key per revision, so the put would vanish from history
+//     while live watchers saw it.
 //   - Results sorted on a non-key target break ties by key (ascending for
 //     ASCEND, descending for DESCEND); etcd leaves tie order unspecified.
 //

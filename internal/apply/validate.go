@@ -131,6 +131,15 @@ func writeSets(ops []*command.RequestOp) (puts map[string]struct{}, dels *interv
 		if err != nil {
 			return nil, nil, err
 		}
+		// A key an earlier sibling put must not be deleted by this one
+		// (etcd allows it): mvcc keeps one version per key and revision, so
+		// the delete would replace the put and the revision's history would
+		// no longer match the events watchers were sent.
+		for k := range puts {
+			if delsThen.contains(k) || delsElse.contains(k) {
+				return nil, nil, ErrDuplicateKey
+			}
+		}
 		// Sorted iteration keeps the walk independent of map order.
 		for _, k := range sortedKeys(putsThen) {
 			if _, dup := puts[k]; dup || dels.contains(k) {

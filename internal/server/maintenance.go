@@ -245,15 +245,20 @@ func (s *Server) raiseNoSpace() {
 	if s.applier.HasAlarm(command.AlarmRequest_NOSPACE) || !s.mt.raisingNoSpace.CompareAndSwap(false, true) {
 		return
 	}
+	// Client goroutines get here at any time: bgMu orders this Add before
+	// Stop's Wait, or makes it see that Stop has begun.
+	s.bgMu.Lock()
 	select {
 	case <-s.stopped:
+		s.bgMu.Unlock()
 		s.mt.raisingNoSpace.Store(false)
 		return
 	default:
 	}
+	s.bg.Add(1)
+	s.bgMu.Unlock()
 	s.logger.Warn("store is over its space quota; raising the NOSPACE alarm",
 		"size", s.applier.Store().Size(), "quota", s.QuotaBytes())
-	s.bg.Add(1)
 	go func() {
 		defer s.bg.Done()
 		defer s.mt.raisingNoSpace.Store(false)

@@ -83,6 +83,7 @@ type Server struct {
 	published atomic.Bool
 	stopOnce  sync.Once
 	stopped   chan struct{}
+	bgMu      sync.Mutex // orders late bg.Add calls against Stop's close(stopped)
 	bg        sync.WaitGroup
 }
 
@@ -295,7 +296,9 @@ func (s *Server) Stop() {
 			}
 			cancel()
 		}
+		s.bgMu.Lock()
 		close(s.stopped)
+		s.bgMu.Unlock()
 		s.bg.Wait()
 		if s.node != nil {
 			s.node.Stop()
