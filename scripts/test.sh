@@ -26,4 +26,15 @@ echo "== fuzz (short)"
 fuzztime=${FUZZTIME:-10s}
 go test -run '^$' -fuzz '^FuzzDecodeRecord$' -fuzztime "$fuzztime" ./internal/wal
 go test -run '^$' -fuzz '^FuzzApply$' -fuzztime "$fuzztime" ./internal/apply
+
+# bench/ is a module of its own (it builds etcd from its Go module), so
+# `go vet ./...` above does not reach it.
+echo "== benchmark harness: unit tests, then a smoke run (a second or so per workload)"
+(cd bench && go vet ./... && go test -count=1 ./...)
+systems=concord,etcd36,etcd34
+if ! /usr/bin/etcd --version 2>/dev/null | grep -q 'Version: 3\.4\.'; then
+	echo "etcd 3.4 is not installed (apt-get install -y etcd-server): smoke run without it"
+	systems=concord,etcd36
+fi
+go -C bench run . --smoke --systems "$systems"
 echo "== all tests passed"

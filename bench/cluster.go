@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// system is one server under test.
+type system struct {
+	Key     string // "concord", "etcd36", "etcd34"
+	Name    string // as shown in the page, with its version
+	Bin     string
+	Version string
+	Prefix  []string // arguments before the flags ("server" for Concord)
+}
+
+// memberFlags is the command line every system gets: etcd's flag names,
+// which Concord accepts unchanged, so the settings are identical by
+// construction (heartbeat 100 ms, election 1000 ms, snapshot every 10,000
+// entries, fsync on — neither etcd's --unsafe-no-fsync nor anything like it).
+func memberFlags(name, dir string, client, peer int, initial string) []string {
+	c := fmt.Sprintf("http://127.0.0.1:%d", client)
+	p := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	return []string{
+		"--name", name, "--data-dir", dir,
+		"--listen-client-urls", c, "--advertise-client-urls", c,
+		"--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+		"--initial-cluster", initial, "--initial-cluster-state", "new", "--initial-cluster-token", "bench",
+		"--heartbeat-interval", "100", "--election-timeout", "1000", "--snapshot-count", "10000",
+		"--log-level", "warn",
+	}
+}
+
+// memberFlagsTemplate is memberFlags as the page shows it.
+func memberFlagsTemplate() string {
+	return strings.Join(memberFlags("m<i>", "<fresh dir>", 0, 0, "m0=http://127.0.0.1:<peer0>,..."), " ")
+}
+
+type cluster struct {
+	sys       system
+	procs     []*exec.Cmd
+	exited    []chan struct{} // closed when the member's process has been reaped
+	Endpoints []string
+	dir       string
+}
+
+// freePort asks the kernel for an unused loopback port.
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// startCluster starts n members of sys under dir (fresh: it must not exist).
+func startCluster(sys system, n int, dir string) (*cluster, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	type ports struct{ c, p int }
+	ps := make([]ports, n)
+	var initial []string
+	seen := map[int]bool{}
+	for i := range ps {
+		for _, dst := range []*int{&ps[i].c, &ps[i].p} {
+			for {
+				p, err := freePort()
+				if err != nil {
+					return nil, err
+				}
+				if !seen[p] {
+					seen[p] = true
+					*dst = p
+					break
+				}
+			}
+		}
+		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ps[i].p))
+	}
+	cl := &cluster{sys: sys, dir: dir}
+	for i, p := range ps {
+		name := fmt.Sprintf("m%d", i)
+		args := append(append([]string{}, sys.Prefix...),
+			memberFlags(name, filepath.Join(dir, name), p.c, p.p, strings.Join(initial, ","))...)
+		log, err := os.Create(filepath.Join(dir, name+".log"))
+		if err != nil {
+			cl.stop()
+			return nil, err
+		}
+		cmd := exec.Command(sys.Bin, args...)
+		cmd.Stdout, cmd.Stderr = log, log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			log.Close()
+			cl.stop()
+			return nil, fmt.Errorf("bench: start %s %s: %w", sys.Name, name, err)
+		}
+		log.Close() // the child holds its own descriptor
+		exited := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(exited) }()
+		cl.procs = append(cl.procs, cmd)
+		cl.exited = append(cl.exited, exited)
+		cl.Endpoints = append(cl.Endpoints, fmt.Sprintf("127.0.0.1:%d", p.c))
+	}
+	return cl, nil
+}
+
+// waitReady waits until a put through any endpoint succeeds and every member
+// then serves a linearizable read of it on its own, using Concord's CLI
+// (a plain etcd v3 client).
+func (cl *cluster) waitReady(ctl string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	try := func(args ...string) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, ctl, args...).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w: %s", err, strings.TrimSpace(string(out)))
+		}
+		return nil
+	}
+	var last error
+	for _, eps := range append([]string{strings.Join(cl.Endpoints, ",")}, cl.Endpoints...) {
+		for {
+			for _, e := range cl.exited {
+				select {
+				case <-e:
+					return fmt.Errorf("bench: a member of %s exited; see the logs in %s", cl.sys.Name, cl.dir)
+				default:
+				}
+			}
+			if last = try("put", "bench-ready", "x", "--endpoints", eps, "--dial-timeout", "2s"); last == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("bench: %s not ready after %v (logs in %s): %w", cl.sys.Name, timeout, cl.dir, last)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return nil
+}
+
+// rssMiB is the resident set of each member, read from /proc.
+func (cl *cluster) rssMiB() []float64 {
+	out := make([]float64, 0, len(cl.procs))
+	for _, p := range cl.procs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Process.Pid))
+		if err != nil {
+			out = append(out, 0)
+			continue
+		}
+		v := 0.0
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				v = kb / 1024
+			}
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// stop sends SIGTERM to every member, then SIGKILL to any still running
+// after 10 s. Each member leads its own process group, which is signalled
+// whole, so nothing it started survives it.
+func (cl *cluster) stop() {
+	for _, p := range cl.procs {
+		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+	}
+	for i, p := range cl.procs {
+		select {
+		case <-cl.exited[i]:
+		case <-time.After(10 * time.Second):
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-cl.exited[i]
+		}
+	}
+	cl.procs, cl.exited = nil, nil
+}
+
+// runCmd runs a command in its own process group and kills the group when
+// ctx ends, returning stdout (stderr goes to errOut when not nil).
+func runCmd(ctx context.Context, bin string, args []string, dir string) ([]byte, []byte, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		err = fmt.Errorf("timed out: %w", ctx.Err())
+	}
+	return []byte(stdout.String()), []byte(stderr.String()), err
+}

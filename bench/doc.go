@@ -1,0 +1,31 @@
+// Command bench is the side-by-side benchmark harness of issue 5: it runs the
+// same workloads, with both etcd's load tool (tools/benchmark from
+// go.etcd.io/etcd/v3 v3.6.8) and `concord bench`, against Concord, etcd
+// 3.6.16 (built from its Go module in ./etcd36) and Debian's etcd-server
+// 3.4.23, each as 1 and as 3 members on loopback, measures the machine's
+// ceilings (fsyncs/s of the data disk, a no-op gRPC unary service at the same
+// client and connection counts) in the same run, and regenerates
+// docs/BENCHMARKS.md.
+//
+//	go -C bench run .            # from the repository root; full run, < 30 min on 2 cores
+//	go -C bench run . --smoke    # a second or so per workload: checks the harness and that every server answers
+//
+// Why a Go program in a module of its own rather than scripts/bench.py: the
+// no-op gRPC ceiling must be a Go gRPC server and client like the systems
+// under test (grpc-go on both sides), and the harness, the rivals and etcd's
+// tool are then all obtained the same way, from the Go module proxy, pinned by
+// go.sum files under bench/. Each rival sits in a module of its own
+// (./etcd36 pins etcd's server at v3.6.16; ./etcdbench pins go.etcd.io/etcd/v3
+// at v3.6.8, whose own requirements would otherwise drag the server back to
+// v3.6.8), so Concord's module never depends on etcd's server.
+// scripts/bench.py remains as a thin wrapper for muscle memory.
+//
+// What it must never do: send traffic anywhere but 127.0.0.1, leave a server
+// running (every process it starts is in its own process group and is killed
+// on exit, on a timeout and on Ctrl-C), or edit docs/BENCHMARKS.md by any
+// route other than regenerating it whole.
+//
+// Concurrency: the harness is sequential on purpose — one cluster and one
+// load tool at a time, so that nothing else competes for the machine's two
+// cores while a figure is taken.
+package main

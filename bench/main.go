@@ -1,0 +1,524 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+type options struct {
+	Smoke    bool
+	Runs     int
+	Secs     float64
+	Out      string
+	Root     string
+	Etcd34   string
+	Systems  []string
+	Members  []int
+	Only     string
+	Keep     bool
+	WorkDir  string
+	Raw      string
+	Commands string
+}
+
+func parseOptions(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.BoolVar(&o.Smoke, "smoke", false, "tiny totals, one run each: checks the harness and that every server answers (for CI)")
+	fs.IntVar(&o.Runs, "runs", 3, "measured runs per workload, tool and system (median, min–max)")
+	fs.Float64Var(&o.Secs, "secs", 2, "target length of one measured run, in seconds (full mode)")
+	fs.StringVar(&o.Out, "out", "", "page to write (default <root>/docs/BENCHMARKS.md; smoke: <workdir>/BENCHMARKS.md)")
+	fs.StringVar(&o.Root, "root", "", "Concord's repository (default: found upward from the working directory)")
+	fs.StringVar(&o.Etcd34, "etcd34", "/usr/bin/etcd", "Debian's etcd-server 3.4 binary")
+	systems := fs.String("systems", "concord,etcd36,etcd34", "systems to run, in order")
+	members := fs.String("members", "1,3", "cluster sizes")
+	fs.StringVar(&o.Only, "only", "", "comma-separated workload ids to run (default all)")
+	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (data dirs, logs, binaries)")
+	fs.StringVar(&o.WorkDir, "workdir", "", "work directory (default: a new temporary one)")
+	fs.StringVar(&o.Raw, "json", "", "also write every measurement as JSON here")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	o.Commands = "go -C bench run . " + strings.Join(args, " ")
+	o.Systems = strings.Split(*systems, ",")
+	for _, s := range strings.Split(*members, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 7 {
+			return o, fmt.Errorf("bench: bad --members %q", *members)
+		}
+		o.Members = append(o.Members, n)
+	}
+	for _, s := range o.Systems {
+		if s != "concord" && s != "etcd36" && s != "etcd34" {
+			return o, fmt.Errorf("bench: unknown system %q (concord, etcd36, etcd34)", s)
+		}
+	}
+	if o.Runs < 1 || o.Secs <= 0 {
+		return o, errors.New("bench: --runs must be ≥ 1 and --secs > 0")
+	}
+	if o.Smoke {
+		o.Runs = 1
+	}
+	return o, nil
+}
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "noop-server":
+			exitOn(noopServerMain())
+			return
+		case "noop-load":
+			exitOn(noopLoadMain(os.Args[2:]))
+			return
+		}
+	}
+	o, err := parseOptions(os.Args[1:])
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	}
+	exitOn(run(o))
+}
+
+func exitOn(err error) {
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+// findRoot walks up from the working directory to Concord's repository.
+func findRoot() (string, error) {
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(d, "cmd", "concord", "main.go")); err == nil {
+			return d, nil
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return "", errors.New("bench: cannot find Concord's repository above the working directory (use --root)")
+		}
+		d = up
+	}
+}
+
+// build compiles one binary with the go command, in dir.
+func build(dir, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = dir
+	b, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("bench: go build %s (in %s): %w\n%s", pkg, dir, err, b)
+	}
+	return nil
+}
+
+func firstLine(bin string, args ...string) string {
+	b, _ := exec.Command(bin, args...).CombinedOutput()
+	s, _, _ := strings.Cut(strings.TrimSpace(string(b)), "\n")
+	return s
+}
+
+// versionOf runs `bin --version` and returns "etcd Version: 3.4.23 (Go go1.19.8)".
+func versionOf(bin string) string {
+	b, _ := exec.Command(bin, "--version").CombinedOutput()
+	var v, g string
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, val, ok := strings.Cut(line, ":"); ok {
+			switch strings.TrimSpace(k) {
+			case "etcd Version":
+				v = strings.TrimSpace(val)
+			case "Go Version":
+				g = strings.TrimSpace(val)
+			}
+		}
+	}
+	return strings.TrimSpace(v + " (" + g + ")")
+}
+
+// env is everything a run produced, for the page.
+type env struct {
+	opts      options
+	started   time.Time
+	finished  time.Time
+	systems   []system
+	tools     map[toolKind]string // binary
+	toolVers  map[toolKind]string
+	workloads []workload
+	cells     map[string]*cell // key: members|system|workload|tool
+	fsync     []float64
+	noop      map[string]*cell // key: ceiling shape
+	rss       map[string][]float64
+	notes     []string
+	goVersion string
+	commit    string
+}
+
+func cellKey(members int, sys, wl string, t toolKind) string {
+	return fmt.Sprintf("%d|%s|%s|%s", members, sys, wl, t)
+}
+
+func run(o options) error {
+	root := o.Root
+	if root == "" {
+		var err error
+		if root, err = findRoot(); err != nil {
+			return err
+		}
+	}
+	root, _ = filepath.Abs(root)
+	benchDir := filepath.Join(root, "bench")
+	work := o.WorkDir
+	if work == "" {
+		var err error
+		if work, err = os.MkdirTemp("", "concord-bench-"); err != nil {
+			return err
+		}
+	}
+	if !o.Keep {
+		defer os.RemoveAll(work)
+	}
+	if o.Out == "" {
+		o.Out = filepath.Join(root, "docs", "BENCHMARKS.md")
+		if o.Smoke {
+			// A smoke run's figures mean nothing; it must not overwrite the page.
+			o.Out = filepath.Join(work, "BENCHMARKS.md")
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	e := &env{opts: o, started: time.Now(), cells: map[string]*cell{}, noop: map[string]*cell{},
+		rss: map[string][]float64{}, tools: map[toolKind]string{}, toolVers: map[toolKind]string{}}
+	e.goVersion = firstLine("go", "version")
+	if b, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
+		e.commit = strings.TrimSpace(string(b))
+		if b, _ := exec.Command("git", "-C", root, "status", "--porcelain", "--untracked-files=no").Output(); len(b) > 0 {
+			e.commit += " (with uncommitted changes)"
+		}
+	}
+	for _, w := range workloads() {
+		if o.Only == "" || strings.Contains(","+o.Only+",", ","+w.ID+",") {
+			e.workloads = append(e.workloads, w)
+		}
+	}
+	if len(e.workloads) == 0 {
+		return fmt.Errorf("bench: --only %q matches no workload", o.Only)
+	}
+
+	// ---- binaries ----
+	fmt.Fprintf(os.Stderr, "bench: building Concord, etcd 3.6.16 and etcd's benchmark tool in %s\n", work)
+	t0 := time.Now()
+	concordBin := filepath.Join(work, "concord")
+	if err := build(root, concordBin, "./cmd/concord"); err != nil {
+		return err
+	}
+	bySys := map[string]system{
+		"concord": {Key: "concord", Name: "Concord", Bin: concordBin, Prefix: []string{"server"},
+			Version: "commit " + e.commit},
+	}
+	for _, s := range o.Systems {
+		switch s {
+		case "etcd36":
+			bin := filepath.Join(work, "etcd-3.6")
+			if err := build(filepath.Join(benchDir, "etcd36"), bin, "."); err != nil {
+				return err
+			}
+			bySys[s] = system{Key: s, Name: "etcd 3.6", Bin: bin,
+				Version: versionOf(bin) + ", go.etcd.io/etcd/server/v3 built by bench/etcd36"}
+		case "etcd34":
+			v := versionOf(o.Etcd34)
+			if !strings.HasPrefix(v, "3.4.") {
+				return fmt.Errorf("bench: %s is not etcd 3.4 (got %q); install Debian's etcd-server "+
+					"(apt-get install -y etcd-server), pass --etcd34 PATH, or leave it out with --systems concord,etcd36", o.Etcd34, v)
+			}
+			bySys[s] = system{Key: s, Name: "etcd 3.4", Bin: o.Etcd34, Version: v + ", Debian etcd-server, " + o.Etcd34}
+		}
+	}
+	for _, s := range o.Systems {
+		e.systems = append(e.systems, bySys[s])
+	}
+	benchBin := filepath.Join(work, "benchmark")
+	if err := build(filepath.Join(benchDir, "etcdbench"), benchBin, "go.etcd.io/etcd/v3/tools/benchmark"); err != nil {
+		return err
+	}
+	e.tools[toolEtcd], e.tools[toolConcord] = benchBin, concordBin
+	e.toolVers[toolEtcd] = "tools/benchmark of go.etcd.io/etcd/v3 v3.6.8, built by bench/etcdbench"
+	e.toolVers[toolConcord] = "`concord bench`, commit " + e.commit
+	fmt.Fprintf(os.Stderr, "bench: built in %v\n", time.Since(t0).Round(100*time.Millisecond))
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	tools := []toolKind{toolEtcd, toolConcord}
+
+	// ---- progress accounting: a step is a cluster start, a workload×tool, or a ceiling ----
+	perCell := float64(o.Runs)*o.Secs + 2
+	if o.Smoke {
+		perCell = 1
+	}
+	steps := 2 + len(o.Members)*len(e.systems)*(1+len(e.workloads)*len(tools))
+	units := 2*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
+	p := newProgress(os.Stderr, steps, units)
+
+	// ---- ceilings ----
+	probeSecs := 2 * time.Second
+	if o.Smoke {
+		probeSecs = 500 * time.Millisecond
+	}
+	p.step(perCell, "fsync probe (4 KiB write + fdatasync) in %s", work)
+	for range o.Runs {
+		r, err := fsyncsPerSecond(work, probeSecs)
+		if err != nil {
+			return fmt.Errorf("bench: fsync probe: %w", err)
+		}
+		e.fsync = append(e.fsync, r)
+	}
+	p.note("fsync: %.0f/s (median of %d)", spreadOf(e.fsync).Med, len(e.fsync))
+	p.step(perCell, "no-op gRPC unary ceiling")
+	if err := e.measureNoop(ctx, self, probeSecs); err != nil {
+		return err
+	}
+
+	// ---- clusters ----
+	runTimeout := 60 * time.Second
+	if !o.Smoke {
+		runTimeout = max(2*time.Minute, time.Duration(o.Secs*10*float64(time.Second)))
+	}
+	val := strings.Repeat("v", 256)
+	for _, n := range o.Members {
+		for _, sys := range e.systems {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			p.step(5, "%s × %d: starting", sys.Name, n)
+			dir := filepath.Join(work, fmt.Sprintf("%s-%d", sys.Key, n))
+			cl, err := startCluster(sys, n, dir)
+			if err != nil {
+				return err
+			}
+			err = func() error {
+				defer cl.stop()
+				if err := cl.waitReady(concordBin, 60*time.Second); err != nil {
+					return err
+				}
+				eps := strings.Join(cl.Endpoints, ",")
+				if _, se, err := runCmd(ctx, concordBin, []string{"put", "foo", val, "--endpoints", eps}, ""); err != nil {
+					return fmt.Errorf("bench: put foo: %w: %s", err, se)
+				}
+				warm := []string{"bench", "--endpoints", eps, "--conns", "10", "--clients", "100",
+					"put", "--key-size", "8", "--val-size", "256", "--total", "2000"}
+				if _, se, err := runCmd(ctx, concordBin, warm, ""); err != nil {
+					return fmt.Errorf("bench: warm-up: %w: %s", err, se)
+				}
+				for _, w := range e.workloads {
+					for _, t := range tools {
+						if ctx.Err() != nil {
+							return ctx.Err()
+						}
+						p.step(perCell, "%s × %d: %s, %s", sys.Name, n, w.Name, t)
+						c := e.measure(ctx, t, w, cl.Endpoints, runTimeout)
+						e.cells[cellKey(n, sys.Key, w.ID, t)] = c
+						if c.ok() {
+							r := c.rps()
+							p.note("  %s ×%d | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms",
+								sys.Name, n, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99())
+						} else {
+							p.note("  %s ×%d | %-55s | %-14s | FAILED: %s", sys.Name, n, w.Name, t, c.Err)
+						}
+					}
+				}
+				e.rss[fmt.Sprintf("%d|%s", n, sys.Key)] = cl.rssMiB()
+				return nil
+			}()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	e.finished = time.Now()
+	page := renderPage(e)
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.Out, []byte(page), 0o644); err != nil {
+		return err
+	}
+	if o.Raw != "" {
+		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync, "rss_mib": e.rss}, "", "  ")
+		if err := os.WriteFile(o.Raw, b, 0o644); err != nil {
+			return err
+		}
+	}
+	where := o.Out
+	if o.Smoke && !o.Keep && strings.HasPrefix(o.Out, work) {
+		where += " (removed with the work directory; --keep keeps it)"
+	}
+	p.note("bench: done in %v; wrote %s", e.finished.Sub(e.started).Round(time.Second), where)
+	failed := 0
+	for _, c := range e.cells {
+		if !c.ok() {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("bench: %d workload runs failed (see the page)", failed)
+	}
+	return nil
+}
+
+func firstOf(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	if len(l) > 200 {
+		l = l[:200] + "…"
+	}
+	return l
+}
+
+// runTool runs one load tool once and parses its report.
+func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout time.Duration) (sample, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	out, errOut, err := runCmd(ctx, e.tools[t], args, "")
+	if err != nil {
+		return sample{}, fmt.Errorf("%s %s: %w\n%s\n%s", t, strings.Join(args, " "), err, tail(out), tail(errOut))
+	}
+	var s sample
+	if t == toolConcord {
+		s, err = parseConcord(out)
+	} else {
+		s, err = parseEtcd(out)
+	}
+	if err != nil {
+		return sample{}, fmt.Errorf("%s %s: %w\n%s", t, strings.Join(args, " "), err, tail(out))
+	}
+	return s, nil
+}
+
+func tail(b []byte) string {
+	s := strings.TrimSpace(string(b))
+	if len(s) > 1500 {
+		s = "…" + s[len(s)-1500:]
+	}
+	return s
+}
+
+// measure sizes the workload (one calibration run, which also warms it up),
+// then runs it opts.Runs times.
+func (e *env) measure(ctx context.Context, t toolKind, w workload, eps []string, timeout time.Duration) *cell {
+	total, retried := w.Smoke, 0
+	if !e.opts.Smoke {
+		if w.RatePerSec > 0 {
+			total = max(w.Smoke, int(float64(w.RatePerSec)*e.opts.Secs))
+		} else {
+			s, err := e.runTool(ctx, t, w.args(t, eps, total), timeout)
+			if err != nil {
+				retried++
+				s, err = e.runTool(ctx, t, w.args(t, eps, total), timeout)
+			}
+			if err != nil {
+				return &cell{Total: total, Err: "calibration: " + err.Error(), Command: e.template(t, w), Retried: retried}
+			}
+			total = scaledTotal(total, s.Elapsed, e.opts.Secs, w.Smoke*1000)
+		}
+	}
+	c := &cell{Total: total, Command: e.template(t, w), Retried: retried}
+	for range e.opts.Runs {
+		s, err := e.runTool(ctx, t, w.args(t, eps, total), timeout)
+		if err != nil && ctx.Err() == nil {
+			// One retry: etcd's watch tools start putting without waiting for
+			// their watches to be created, so now and then a watcher misses an
+			// event and the tool waits for it forever (our timeout ends it).
+			c.Retried++
+			c.Errors = append(c.Errors, firstOf(err.Error()))
+			s, err = e.runTool(ctx, t, w.args(t, eps, total), timeout)
+		}
+		if err != nil {
+			c.Err = err.Error()
+			return c
+		}
+		c.Runs = append(c.Runs, s)
+	}
+	return c
+}
+
+// template is the command as the page shows it.
+func (e *env) template(t toolKind, w workload) string {
+	bin := "benchmark"
+	if t == toolConcord {
+		bin = "concord"
+	}
+	a := w.args(t, []string{"<endpoints>"}, 0)
+	a[len(a)-1] = "<N>"
+	return bin + " " + strings.Join(a, " ")
+}
+
+// measureNoop starts the no-op server as a child process and loads it at each
+// workload shape, opts.Runs times.
+func (e *env) measureNoop(ctx context.Context, self string, d time.Duration) error {
+	srv := exec.Command(self, "noop-server")
+	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	stdin, err := srv.StdinPipe()
+	if err != nil {
+		return err
+	}
+	stdout, err := srv.StdoutPipe()
+	if err != nil {
+		return err
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	defer func() {
+		stdin.Close()
+		_ = syscall.Kill(-srv.Process.Pid, syscall.SIGKILL)
+		_ = srv.Wait()
+	}()
+	addr, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		return fmt.Errorf("bench: no-op server: %w", err)
+	}
+	addr = strings.TrimSpace(addr)
+	for _, shape := range []string{ceil1, ceil100} {
+		conns, clients, _ := strings.Cut(shape, "/")
+		args := []string{"noop-load", "--addr", addr, "--conns", conns, "--clients", clients,
+			"--seconds", strconv.FormatFloat(d.Seconds(), 'f', -1, 64)}
+		c := &cell{Command: "bench noop-load --addr <no-op server> --conns " + conns + " --clients " + clients +
+			" --seconds " + strconv.FormatFloat(d.Seconds(), 'f', -1, 64)}
+		for range e.opts.Runs {
+			cctx, cancel := context.WithTimeout(ctx, d+30*time.Second)
+			out, errOut, err := runCmd(cctx, self, args, "")
+			cancel()
+			if err != nil {
+				return fmt.Errorf("bench: no-op load: %w: %s", err, errOut)
+			}
+			var s sample
+			if err := json.Unmarshal(out, &s); err != nil {
+				return fmt.Errorf("bench: no-op load output: %w", err)
+			}
+			c.Runs = append(c.Runs, s)
+		}
+		e.noop[shape] = c
+	}
+	return nil
+}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A page from a fabricated run: every section is there, ratios are computed
+// against the same tool, and a failed cell says so instead of a figure.
+func TestRenderPage(t *testing.T) {
+	e := &env{
+		opts:    options{Runs: 3, Secs: 2, Members: []int{1, 3}, Commands: "go -C bench run ."},
+		started: time.Unix(0, 0), finished: time.Unix(60, 0),
+		systems: []system{{Key: "concord", Name: "Concord", Version: "commit x"},
+			{Key: "etcd36", Name: "etcd 3.6", Version: "3.6.16"}},
+		tools:     map[toolKind]string{},
+		toolVers:  map[toolKind]string{toolEtcd: "v3.6.8", toolConcord: "commit x"},
+		workloads: workloads()[:2],
+		cells:     map[string]*cell{},
+		noop:      map[string]*cell{ceil1: {Runs: []sample{{RPS: 10000}}}, ceil100: {Runs: []sample{{RPS: 50000}}}},
+		fsync:     []float64{1000, 1200, 1100},
+		rss:       map[string][]float64{"3|concord": {40, 41, 42}},
+	}
+	for _, n := range []int{1, 3} {
+		for _, t := range []toolKind{toolEtcd, toolConcord} {
+			e.cells[cellKey(n, "concord", "put-1", t)] = &cell{Total: 10, Runs: []sample{{RPS: 2000, P50: 0.4, P99: 1}, {RPS: 1800, P50: 0.4, P99: 1}, {RPS: 2200, P50: 0.4, P99: 1}}}
+			e.cells[cellKey(n, "etcd36", "put-1", t)] = &cell{Total: 10, Runs: []sample{{RPS: 1000, P50: 0.9, P99: 2}}}
+			e.cells[cellKey(n, "concord", "put-100-leader", t)] = &cell{Total: 10, Err: "boom | bang"}
+		}
+	}
+	page := renderPage(e)
+	for _, want := range []string{
+		"# Benchmarks", "## Machine ceilings", "| data disk: 4 KiB write + fdatasync, per second | 1100 | 1000–1200 |",
+		"## Results, 3 members", "## Results, 1 member", "| 2000 (1800–2200) |", "| 2.00× |", "| failed |",
+		"## Concord against the no-op gRPC ceiling", "| 20.0% |", "40, 41, 42",
+		"concord bench --format json --endpoints <endpoints> --target-leader --conns 1 --clients 1 put --key-size 8 --val-size 256 --total <N>",
+		"benchmark --precise --endpoints <endpoints>", "boom \\| bang", "put, 1 client: p50 ≤ 0.5 ms | met (0.40 ms)",
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	if strings.Index(page, "## Results, 3 members") > strings.Index(page, "## Results, 1 member") {
+		t.Error("3 members should come first")
+	}
+}
+
+func TestNoopLoad(t *testing.T) {
+	lis, err := listenLoopback()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go serveNoop(lis)
+	defer lis.Close()
+	s, err := noopLoad(context.Background(), lis.Addr().String(), 2, 4, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RPS <= 0 || s.P50 <= 0 || s.P99 < s.P50 || s.Failed != 0 {
+		t.Fatalf("sample %+v", s)
+	}
+}
+
+func TestFsyncProbe(t *testing.T) {
+	r, err := fsyncsPerSecond(t.TempDir(), 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r <= 0 {
+		t.Fatalf("rate %v", r)
+	}
+}
