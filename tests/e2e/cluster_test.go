@@ -285,6 +285,13 @@ func NewCluster(t *testing.T, opts ClusterOptions) *Cluster {
 		m.args = append(m.args, opts.ExtraArgs...)
 	}
 
+	c.launch(t)
+	return c
+}
+
+// launch registers the cleanups (logs on failure, kill, close clients),
+// starts every member, waits until each serves and connects the clients.
+func (c *Cluster) launch(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, m := range c.Members {
@@ -316,7 +323,6 @@ func NewCluster(t *testing.T, opts ClusterOptions) *Cluster {
 		t.Fatalf("connecting to all endpoints: %v", err)
 	}
 	c.all = all
-	return c
 }
 
 // tail returns the last n lines of s.

@@ -51,36 +51,7 @@ func customCluster(t *testing.T, specs []customMember) *Cluster {
 		m.args = append([]string{"server"}, s.Args...)
 		c.Members = append(c.Members, m)
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, m := range c.Members {
-				t.Logf("==== stderr of member %s ====\n%s", m.Name, tail(m.Log(), 100))
-			}
-		}
-		for _, m := range c.Members {
-			m.log.close()
-		}
-	})
-	t.Cleanup(func() {
-		for i := range c.Members {
-			c.killQuietly(i)
-		}
-	})
-	t.Cleanup(c.closeClients)
-	for i := range c.Members {
-		c.Start(i)
-	}
-	for i := range c.Members {
-		c.WaitReady(i)
-	}
-	for i := range c.Members {
-		c.connect(i)
-	}
-	all, err := newClient(c.Endpoints())
-	if err != nil {
-		t.Fatalf("connecting to all endpoints: %v", err)
-	}
-	c.all = all
+	c.launch(t)
 	return c
 }
 
