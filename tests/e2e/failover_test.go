@@ -128,23 +128,7 @@ func TestLeaderKillAndCatchUp(t *testing.T) {
 	// one Status round trip per member and scheduling on a loaded 2-core CI
 	// machine running three servers: 500ms.
 	bound := 3*et + 500*time.Millisecond
-	newLeader := -1
-	pollUntil(bound+5*time.Second, func() bool {
-		for i := range c.Members {
-			if i == old {
-				continue
-			}
-			st, err := c.Status(context.Background(), i)
-			if err != nil || st.Header == nil {
-				continue
-			}
-			if st.Leader != 0 && st.Leader != oldID && st.Leader == st.Header.MemberId {
-				newLeader = i
-				return true
-			}
-		}
-		return false
-	})
+	newLeader := c.waitNewLeader(old, oldID, bound+5*time.Second)
 	took := time.Since(killedAt)
 	if newLeader < 0 {
 		t.Fatalf("no new leader %v after killing %s", took, c.Members[old].Name)
@@ -202,4 +186,27 @@ func TestLeaderKillAndCatchUp(t *testing.T) {
 			t.Errorf("%s wrote no snapshot after %d writes with --snapshot-count 100", m.Name, 50+afterKill)
 		}
 	}
+}
+
+// waitNewLeader polls the members other than old until one reports itself
+// leader with an id other than oldID, and returns its index, or -1 after d.
+func (c *Cluster) waitNewLeader(old int, oldID uint64, d time.Duration) int {
+	newLeader := -1
+	pollUntil(d, func() bool {
+		for i := range c.Members {
+			if i == old {
+				continue
+			}
+			st, err := c.Status(context.Background(), i)
+			if err != nil || st.Header == nil {
+				continue
+			}
+			if st.Leader != 0 && st.Leader != oldID && st.Leader == st.Header.MemberId {
+				newLeader = i
+				return true
+			}
+		}
+		return false
+	})
+	return newLeader
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -19,23 +18,7 @@ func TestSIGTERMTransfersLeadership(t *testing.T) {
 
 	sent := time.Now()
 	c.Signal(old)
-	newLeader := -1
-	pollUntil(10*et, func() bool {
-		for i := range c.Members {
-			if i == old {
-				continue
-			}
-			st, err := c.Status(context.Background(), i)
-			if err != nil || st.Header == nil {
-				continue
-			}
-			if st.Leader != 0 && st.Leader != oldID && st.Leader == st.Header.MemberId {
-				newLeader = i
-				return true
-			}
-		}
-		return false
-	})
+	newLeader := c.waitNewLeader(old, oldID, 10*et)
 	took := time.Since(sent)
 	if newLeader < 0 {
 		t.Fatalf("no new leader %v after SIGTERM to leader %s", took, c.Members[old].Name)
