@@ -2,6 +2,7 @@ package server
 
 import (
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -79,6 +80,20 @@ type Config struct {
 	// WALSegmentBytes is the preallocated size of a WAL segment (0: the wal
 	// package default). Tests shrink it so rollover runs often.
 	WALSegmentBytes int64
+	// PeerTLS, when non-nil, is the client side of TLS on links to other
+	// members (etcd: --peer-cert-file, --peer-trusted-ca-file, ...). The
+	// peer listener handed to Start is already a TLS listener then.
+	PeerTLS *tls.Config
+	// AuthToken selects the auth token provider (etcd: --auth-token):
+	// "simple" (the default when empty) or
+	// "jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256,ttl=5m".
+	AuthToken string
+	// AuthTokenTTL is how long a simple token lives after its last use
+	// (etcd: --auth-token-ttl; 0 means 300 s).
+	AuthTokenTTL time.Duration
+	// BcryptCost is the cost of stored password hashes (etcd: --bcrypt-cost;
+	// 0 means bcrypt's default, 10).
+	BcryptCost int
 	// FS is the filesystem (vfs.Default in production).
 	FS vfs.FS
 	// Clock times lease expiry on this member (nil: the system clock).

@@ -181,7 +181,7 @@ func (s *Server) ClusterID() uint64 { return s.clusterID }
 // Start starts the peer transport on peerLn and the raft node. It returns once
 // they run; Ready reports when the member can serve.
 func (s *Server) Start(peerLn net.Listener) error {
-	tr, err := transport.New(transport.Config{ID: s.id, ClusterID: s.clusterID, Logger: s.logger.With("component", "transport")}, nodeHandler{s})
+	tr, err := transport.New(transport.Config{ID: s.id, ClusterID: s.clusterID, TLS: s.cfg.PeerTLS, Logger: s.logger.With("component", "transport")}, nodeHandler{s})
 	if err != nil {
 		return err
 	}

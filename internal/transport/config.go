@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,10 @@ type Config struct {
 	// MaxSnapshotBytes caps the snapshot data this member accepts
 	// (default 8 GiB).
 	MaxSnapshotBytes int64
+	// TLS, when non-nil, makes every outbound peer connection (message,
+	// snapshot and request streams) a TLS client with this configuration.
+	// The listener given to Serve is wrapped by the caller.
+	TLS *tls.Config
 	// Rand supplies reconnect jitter. It is used under a lock, so it need not
 	// be safe for concurrent use. Nil uses math/rand/v2's global source.
 	Rand *rand.Rand

@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
@@ -26,13 +27,18 @@ type Config struct {
 	// MaxRequestBytes is the largest request accepted (etcd:
 	// --max-request-bytes).
 	MaxRequestBytes int
+	// Creds, when non-nil, are the server's transport credentials. TLS on
+	// the client port is terminated before the port is split between gRPC
+	// and HTTP, so these expose the already-negotiated TLS state to gRPC
+	// (for client certificate identities) rather than handshaking.
+	Creds credentials.TransportCredentials
 }
 
 // NewGRPCServer returns a gRPC server with etcd's KV, Cluster, Maintenance
 // and health services registered over s.
 func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
-	g := grpc.NewServer(
-		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes+grpcOverheadBytes),
+	opts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(cfg.MaxRequestBytes + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(math.MaxUint32),
 		// clientv3 pings every 5 s at most when configured to; allow it.
@@ -40,7 +46,11 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
 		grpc.ChainUnaryInterceptor(requireLeaderUnary(s), learnerUnary(s)),
 		grpc.ChainStreamInterceptor(requireLeaderStream(s), learnerStream(s)),
-	)
+	}
+	if cfg.Creds != nil {
+		opts = append(opts, grpc.Creds(cfg.Creds))
+	}
+	g := grpc.NewServer(opts...)
 	etcdserverpb.RegisterKVServer(g, &kvService{s: s})
 	etcdserverpb.RegisterWatchServer(g, newWatchService(s, cfg))
 	etcdserverpb.RegisterLeaseServer(g, newLeaseService(s))
