@@ -14,6 +14,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/concord-db/concord/internal/auth"
 	"github.com/concord-db/concord/internal/command"
 	"github.com/concord-db/concord/internal/lease"
 	"github.com/concord-db/concord/internal/mvcc"
@@ -37,6 +38,9 @@ type Result struct {
 	Events []mvcc.Event
 	// Leases lists what the command did to the lease table (lease.go).
 	Leases []LeaseChange
+	// TokensRevoked names a user whose password changed or who was deleted:
+	// every member drops the user's simple tokens (auth.go).
+	TokensRevoked string
 }
 
 // Applier is the replicated state machine. See the package doc for the
@@ -50,6 +54,8 @@ type Applier struct {
 	leaseTable *lease.Table
 	// alarms is the replicated alarm table (alarm.go).
 	alarms alarmTable
+	// auth is the replicated auth store (auth.go).
+	auth *auth.Store
 
 	applied atomic.Uint64
 
@@ -73,6 +79,7 @@ func New(logger *slog.Logger) *Applier {
 		store:      mvcc.NewStore(),
 		leases:     leases,
 		leaseTable: leases,
+		auth:       auth.NewStore(),
 		members:    make(map[uint64]*command.Member),
 	}
 }
@@ -128,6 +135,10 @@ func (a *Applier) Apply(index uint64, data []byte) (id uint64, res Result, err e
 		a.applied.Store(index)
 		return cmd.GetId(), Result{Rev: a.store.Rev(), Err: rej}, nil
 	}
+	if rej := a.Authorize(&cmd); rej != nil {
+		a.applied.Store(index)
+		return cmd.GetId(), Result{Rev: a.store.Rev(), Err: rej}, nil
+	}
 	switch op := cmd.GetOp().(type) {
 	case *command.Command_Put:
 		res = a.applyPut(op.Put)
@@ -148,6 +159,10 @@ func (a *Applier) Apply(index uint64, data []byte) (id uint64, res Result, err e
 	case *command.Command_LeaseCheckpoint:
 		res = a.applyLeaseCheckpoint(op.LeaseCheckpoint)
 	default:
+		if isAuthOp(&cmd) {
+			res = a.applyAuth(&cmd)
+			break
+		}
 		err = fmt.Errorf("%w (entry %d)", ErrUnknownOp, index)
 	}
 	if err != nil {
@@ -350,15 +365,18 @@ func (a *Applier) Hash(rev int64) (uint32, int64, error) { return a.store.Hash(r
 //	then the lease table (lease.Table.AppendBinary; format in package
 //	lease's doc)
 //	then (version 3) the alarm table (alarm.go, appendAlarms)
+//	then (version 4) the auth store (auth.Store.AppendBinary; format in
+//	package auth's doc)
 //	then the mvcc store serialization (mvcc.Store.WriteTo, self-checked)
 //	trailer    uint32   CRC-32C (Castagnoli) of every preceding byte
 //
 // Version 1 is the same without the lease table (written before leases
 // existed); Restore reads it as an empty table. Version 2 has no alarm
-// table; Restore reads it as no alarms. Snapshot writes version 3.
+// table; Restore reads it as no alarms. Version 3 has no auth store;
+// Restore reads it as auth disabled with no users. Snapshot writes version 4.
 const (
 	snapMagic     = "CNCDAPLY"
-	snapVersion   = 3
+	snapVersion   = 4
 	snapVersionV1 = 1
 )
 
@@ -392,6 +410,9 @@ func (a *Applier) Snapshot() ([]byte, error) {
 		return nil, fmt.Errorf("apply: snapshot: lease table: %w", err)
 	}
 	b = a.appendAlarms(b)
+	if b, err = a.auth.AppendBinary(b); err != nil {
+		return nil, fmt.Errorf("apply: snapshot: auth store: %w", err)
+	}
 	buf := bytes.NewBuffer(b)
 	if _, err := a.store.WriteTo(buf); err != nil {
 		return nil, fmt.Errorf("apply: snapshot: %w", err)
@@ -450,6 +471,13 @@ func (a *Applier) Restore(data []byte) error {
 			return err
 		}
 	}
+	authStore := auth.NewStore()
+	if version >= 4 {
+		var err error
+		if authStore, rest, err = auth.DecodeStore(rest); err != nil {
+			return fmt.Errorf("%w: %w", ErrCorruptSnapshot, err)
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	// Store.Restore verifies everything before swapping, so a failure here
@@ -465,6 +493,7 @@ func (a *Applier) Restore(data []byte) error {
 	a.membersMu.Unlock()
 	a.leaseTable.Replace(leases)
 	a.restoreAlarms(alarms)
+	a.auth.Replace(authStore)
 	a.applied.Store(applied)
 	return nil
 }

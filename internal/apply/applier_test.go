@@ -337,7 +337,8 @@ func TestImports(t *testing.T) {
 		case "github.com/google/btree":
 			return true
 		case "github.com/concord-db/concord/internal/command", "github.com/concord-db/concord/internal/mvcc",
-			"github.com/concord-db/concord/internal/lease", "go.etcd.io/raft/v3/raftpb":
+			"github.com/concord-db/concord/internal/lease", "github.com/concord-db/concord/internal/auth",
+			"go.etcd.io/raft/v3/raftpb":
 			return dir == "."
 		}
 		return dir == "." && strings.HasPrefix(path, "google.golang.org/protobuf/")

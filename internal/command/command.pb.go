@@ -332,6 +332,55 @@ func (AlarmRequest_AlarmType) EnumDescriptor() ([]byte, []int) {
 	return file_command_proto_rawDescGZIP(), []int{23, 1}
 }
 
+type Permission_Type int32
+
+const (
+	Permission_READ      Permission_Type = 0
+	Permission_WRITE     Permission_Type = 1
+	Permission_READWRITE Permission_Type = 2
+)
+
+// Enum value maps for Permission_Type.
+var (
+	Permission_Type_name = map[int32]string{
+		0: "READ",
+		1: "WRITE",
+		2: "READWRITE",
+	}
+	Permission_Type_value = map[string]int32{
+		"READ":      0,
+		"WRITE":     1,
+		"READWRITE": 2,
+	}
+)
+
+func (x Permission_Type) Enum() *Permission_Type {
+	p := new(Permission_Type)
+	*p = x
+	return p
+}
+
+func (x Permission_Type) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Permission_Type) Descriptor() protoreflect.EnumDescriptor {
+	return file_command_proto_enumTypes[6].Descriptor()
+}
+
+func (Permission_Type) Type() protoreflect.EnumType {
+	return &file_command_proto_enumTypes[6]
+}
+
+func (x Permission_Type) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Permission_Type.Descriptor instead.
+func (Permission_Type) EnumDescriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{38, 0}
+}
+
 // Command is one entry of the replicated log: every write of every dialect is
 // exactly one Command, applied atomically at one revision (or none, if it
 // changes nothing).
@@ -345,6 +394,8 @@ type Command struct {
 	// stamp is the proposer's wall clock in Unix nanoseconds, for state that
 	// needs a time (apply never reads a clock itself).
 	Stamp int64 `protobuf:"varint,3,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	// auth says who proposed the command; empty when auth is off.
+	Auth *AuthInfo `protobuf:"bytes,4,opt,name=auth,proto3" json:"auth,omitempty"`
 	// Types that are valid to be assigned to Op:
 	//
 	//	*Command_Put
@@ -356,6 +407,18 @@ type Command struct {
 	//	*Command_LeaseRevoke
 	//	*Command_LeaseCheckpoint
 	//	*Command_Alarm
+	//	*Command_AuthEnable
+	//	*Command_AuthDisable
+	//	*Command_Authenticate
+	//	*Command_AuthUserAdd
+	//	*Command_AuthUserDelete
+	//	*Command_AuthUserChangePassword
+	//	*Command_AuthUserGrantRole
+	//	*Command_AuthUserRevokeRole
+	//	*Command_AuthRoleAdd
+	//	*Command_AuthRoleDelete
+	//	*Command_AuthRoleGrantPermission
+	//	*Command_AuthRoleRevokePermission
 	Op            isCommand_Op `protobuf_oneof:"op"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -410,6 +473,13 @@ func (x *Command) GetStamp() int64 {
 		return x.Stamp
 	}
 	return 0
+}
+
+func (x *Command) GetAuth() *AuthInfo {
+	if x != nil {
+		return x.Auth
+	}
+	return nil
 }
 
 func (x *Command) GetOp() isCommand_Op {
@@ -500,6 +570,114 @@ func (x *Command) GetAlarm() *AlarmRequest {
 	return nil
 }
 
+func (x *Command) GetAuthEnable() *AuthEnableRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthEnable); ok {
+			return x.AuthEnable
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthDisable() *AuthDisableRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthDisable); ok {
+			return x.AuthDisable
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthenticate() *AuthenticateRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_Authenticate); ok {
+			return x.Authenticate
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthUserAdd() *AuthUserAddRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthUserAdd); ok {
+			return x.AuthUserAdd
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthUserDelete() *AuthUserDeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthUserDelete); ok {
+			return x.AuthUserDelete
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthUserChangePassword() *AuthUserChangePasswordRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthUserChangePassword); ok {
+			return x.AuthUserChangePassword
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthUserGrantRole() *AuthUserGrantRoleRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthUserGrantRole); ok {
+			return x.AuthUserGrantRole
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthUserRevokeRole() *AuthUserRevokeRoleRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthUserRevokeRole); ok {
+			return x.AuthUserRevokeRole
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthRoleAdd() *AuthRoleAddRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthRoleAdd); ok {
+			return x.AuthRoleAdd
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthRoleDelete() *AuthRoleDeleteRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthRoleDelete); ok {
+			return x.AuthRoleDelete
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthRoleGrantPermission() *AuthRoleGrantPermissionRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthRoleGrantPermission); ok {
+			return x.AuthRoleGrantPermission
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetAuthRoleRevokePermission() *AuthRoleRevokePermissionRequest {
+	if x != nil {
+		if x, ok := x.Op.(*Command_AuthRoleRevokePermission); ok {
+			return x.AuthRoleRevokePermission
+		}
+	}
+	return nil
+}
+
 type isCommand_Op interface {
 	isCommand_Op()
 }
@@ -540,6 +718,54 @@ type Command_Alarm struct {
 	Alarm *AlarmRequest `protobuf:"bytes,18,opt,name=alarm,proto3,oneof"`
 }
 
+type Command_AuthEnable struct {
+	AuthEnable *AuthEnableRequest `protobuf:"bytes,19,opt,name=auth_enable,json=authEnable,proto3,oneof"`
+}
+
+type Command_AuthDisable struct {
+	AuthDisable *AuthDisableRequest `protobuf:"bytes,20,opt,name=auth_disable,json=authDisable,proto3,oneof"`
+}
+
+type Command_Authenticate struct {
+	Authenticate *AuthenticateRequest `protobuf:"bytes,21,opt,name=authenticate,proto3,oneof"`
+}
+
+type Command_AuthUserAdd struct {
+	AuthUserAdd *AuthUserAddRequest `protobuf:"bytes,22,opt,name=auth_user_add,json=authUserAdd,proto3,oneof"`
+}
+
+type Command_AuthUserDelete struct {
+	AuthUserDelete *AuthUserDeleteRequest `protobuf:"bytes,23,opt,name=auth_user_delete,json=authUserDelete,proto3,oneof"`
+}
+
+type Command_AuthUserChangePassword struct {
+	AuthUserChangePassword *AuthUserChangePasswordRequest `protobuf:"bytes,24,opt,name=auth_user_change_password,json=authUserChangePassword,proto3,oneof"`
+}
+
+type Command_AuthUserGrantRole struct {
+	AuthUserGrantRole *AuthUserGrantRoleRequest `protobuf:"bytes,25,opt,name=auth_user_grant_role,json=authUserGrantRole,proto3,oneof"`
+}
+
+type Command_AuthUserRevokeRole struct {
+	AuthUserRevokeRole *AuthUserRevokeRoleRequest `protobuf:"bytes,26,opt,name=auth_user_revoke_role,json=authUserRevokeRole,proto3,oneof"`
+}
+
+type Command_AuthRoleAdd struct {
+	AuthRoleAdd *AuthRoleAddRequest `protobuf:"bytes,27,opt,name=auth_role_add,json=authRoleAdd,proto3,oneof"`
+}
+
+type Command_AuthRoleDelete struct {
+	AuthRoleDelete *AuthRoleDeleteRequest `protobuf:"bytes,28,opt,name=auth_role_delete,json=authRoleDelete,proto3,oneof"`
+}
+
+type Command_AuthRoleGrantPermission struct {
+	AuthRoleGrantPermission *AuthRoleGrantPermissionRequest `protobuf:"bytes,29,opt,name=auth_role_grant_permission,json=authRoleGrantPermission,proto3,oneof"`
+}
+
+type Command_AuthRoleRevokePermission struct {
+	AuthRoleRevokePermission *AuthRoleRevokePermissionRequest `protobuf:"bytes,30,opt,name=auth_role_revoke_permission,json=authRoleRevokePermission,proto3,oneof"`
+}
+
 func (*Command_Put) isCommand_Op() {}
 
 func (*Command_DeleteRange) isCommand_Op() {}
@@ -557,6 +783,30 @@ func (*Command_LeaseRevoke) isCommand_Op() {}
 func (*Command_LeaseCheckpoint) isCommand_Op() {}
 
 func (*Command_Alarm) isCommand_Op() {}
+
+func (*Command_AuthEnable) isCommand_Op() {}
+
+func (*Command_AuthDisable) isCommand_Op() {}
+
+func (*Command_Authenticate) isCommand_Op() {}
+
+func (*Command_AuthUserAdd) isCommand_Op() {}
+
+func (*Command_AuthUserDelete) isCommand_Op() {}
+
+func (*Command_AuthUserChangePassword) isCommand_Op() {}
+
+func (*Command_AuthUserGrantRole) isCommand_Op() {}
+
+func (*Command_AuthUserRevokeRole) isCommand_Op() {}
+
+func (*Command_AuthRoleAdd) isCommand_Op() {}
+
+func (*Command_AuthRoleDelete) isCommand_Op() {}
+
+func (*Command_AuthRoleGrantPermission) isCommand_Op() {}
+
+func (*Command_AuthRoleRevokePermission) isCommand_Op() {}
 
 type KeyValue struct {
 	state          protoimpl.MessageState `protogen:"open.v1"`
@@ -2272,15 +2522,836 @@ func (x *AlarmResponse) GetAlarms() []*AlarmMember {
 	return nil
 }
 
+// AuthInfo says who proposed a command, for the permission checks apply
+// makes against the auth state at the command's place in the log (etcd's
+// RequestHeader username and auth_revision).
+type AuthInfo struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Username string                 `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
+	// revision is the auth revision the user's token was issued at.
+	Revision uint64 `protobuf:"varint,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// from_cert marks an identity taken from a verified TLS client
+	// certificate: it carries no token, so its revision is not checked.
+	FromCert      bool `protobuf:"varint,3,opt,name=from_cert,json=fromCert,proto3" json:"from_cert,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthInfo) Reset() {
+	*x = AuthInfo{}
+	mi := &file_command_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthInfo) ProtoMessage() {}
+
+func (x *AuthInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthInfo.ProtoReflect.Descriptor instead.
+func (*AuthInfo) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *AuthInfo) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *AuthInfo) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *AuthInfo) GetFromCert() bool {
+	if x != nil {
+		return x.FromCert
+	}
+	return false
+}
+
+type AuthEnableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthEnableRequest) Reset() {
+	*x = AuthEnableRequest{}
+	mi := &file_command_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthEnableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthEnableRequest) ProtoMessage() {}
+
+func (x *AuthEnableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthEnableRequest.ProtoReflect.Descriptor instead.
+func (*AuthEnableRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{27}
+}
+
+type AuthDisableRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthDisableRequest) Reset() {
+	*x = AuthDisableRequest{}
+	mi := &file_command_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthDisableRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthDisableRequest) ProtoMessage() {}
+
+func (x *AuthDisableRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthDisableRequest.ProtoReflect.Descriptor instead.
+func (*AuthDisableRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{28}
+}
+
+// AuthenticateRequest records a successful password check: apply confirms
+// the user still exists and answers with the auth revision the token is
+// issued at. simple_token, generated by the proposer, is registered on every
+// member as it applies (simple tokens are member state, not snapshot state).
+type AuthenticateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	SimpleToken   string                 `protobuf:"bytes,3,opt,name=simple_token,json=simpleToken,proto3" json:"simple_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateRequest) Reset() {
+	*x = AuthenticateRequest{}
+	mi := &file_command_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateRequest) ProtoMessage() {}
+
+func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *AuthenticateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthenticateRequest) GetSimpleToken() string {
+	if x != nil {
+		return x.SimpleToken
+	}
+	return ""
+}
+
+type AuthenticateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	SimpleToken   string                 `protobuf:"bytes,2,opt,name=simple_token,json=simpleToken,proto3" json:"simple_token,omitempty"`
+	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateResponse) Reset() {
+	*x = AuthenticateResponse{}
+	mi := &file_command_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateResponse) ProtoMessage() {}
+
+func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *AuthenticateResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetSimpleToken() string {
+	if x != nil {
+		return x.SimpleToken
+	}
+	return ""
+}
+
+func (x *AuthenticateResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+type AuthUserAddRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	NoPassword     bool                   `protobuf:"varint,3,opt,name=no_password,json=noPassword,proto3" json:"no_password,omitempty"`
+	HashedPassword []byte                 `protobuf:"bytes,4,opt,name=hashed_password,json=hashedPassword,proto3" json:"hashed_password,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthUserAddRequest) Reset() {
+	*x = AuthUserAddRequest{}
+	mi := &file_command_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthUserAddRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthUserAddRequest) ProtoMessage() {}
+
+func (x *AuthUserAddRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthUserAddRequest.ProtoReflect.Descriptor instead.
+func (*AuthUserAddRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *AuthUserAddRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthUserAddRequest) GetNoPassword() bool {
+	if x != nil {
+		return x.NoPassword
+	}
+	return false
+}
+
+func (x *AuthUserAddRequest) GetHashedPassword() []byte {
+	if x != nil {
+		return x.HashedPassword
+	}
+	return nil
+}
+
+type AuthUserDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthUserDeleteRequest) Reset() {
+	*x = AuthUserDeleteRequest{}
+	mi := &file_command_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthUserDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthUserDeleteRequest) ProtoMessage() {}
+
+func (x *AuthUserDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthUserDeleteRequest.ProtoReflect.Descriptor instead.
+func (*AuthUserDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *AuthUserDeleteRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type AuthUserChangePasswordRequest struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Name           string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	HashedPassword []byte                 `protobuf:"bytes,3,opt,name=hashed_password,json=hashedPassword,proto3" json:"hashed_password,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *AuthUserChangePasswordRequest) Reset() {
+	*x = AuthUserChangePasswordRequest{}
+	mi := &file_command_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthUserChangePasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthUserChangePasswordRequest) ProtoMessage() {}
+
+func (x *AuthUserChangePasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthUserChangePasswordRequest.ProtoReflect.Descriptor instead.
+func (*AuthUserChangePasswordRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *AuthUserChangePasswordRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthUserChangePasswordRequest) GetHashedPassword() []byte {
+	if x != nil {
+		return x.HashedPassword
+	}
+	return nil
+}
+
+type AuthUserGrantRoleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	User          string                 `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthUserGrantRoleRequest) Reset() {
+	*x = AuthUserGrantRoleRequest{}
+	mi := &file_command_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthUserGrantRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthUserGrantRoleRequest) ProtoMessage() {}
+
+func (x *AuthUserGrantRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthUserGrantRoleRequest.ProtoReflect.Descriptor instead.
+func (*AuthUserGrantRoleRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *AuthUserGrantRoleRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AuthUserGrantRoleRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type AuthUserRevokeRoleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthUserRevokeRoleRequest) Reset() {
+	*x = AuthUserRevokeRoleRequest{}
+	mi := &file_command_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthUserRevokeRoleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthUserRevokeRoleRequest) ProtoMessage() {}
+
+func (x *AuthUserRevokeRoleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthUserRevokeRoleRequest.ProtoReflect.Descriptor instead.
+func (*AuthUserRevokeRoleRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *AuthUserRevokeRoleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthUserRevokeRoleRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+type AuthRoleAddRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthRoleAddRequest) Reset() {
+	*x = AuthRoleAddRequest{}
+	mi := &file_command_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthRoleAddRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthRoleAddRequest) ProtoMessage() {}
+
+func (x *AuthRoleAddRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthRoleAddRequest.ProtoReflect.Descriptor instead.
+func (*AuthRoleAddRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AuthRoleAddRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type AuthRoleDeleteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthRoleDeleteRequest) Reset() {
+	*x = AuthRoleDeleteRequest{}
+	mi := &file_command_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthRoleDeleteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthRoleDeleteRequest) ProtoMessage() {}
+
+func (x *AuthRoleDeleteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthRoleDeleteRequest.ProtoReflect.Descriptor instead.
+func (*AuthRoleDeleteRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AuthRoleDeleteRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+// Permission shares field numbers with etcd's authpb.Permission.
+type Permission struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PermType      Permission_Type        `protobuf:"varint,1,opt,name=perm_type,json=permType,proto3,enum=concord.command.v1.Permission_Type" json:"perm_type,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	RangeEnd      []byte                 `protobuf:"bytes,3,opt,name=range_end,json=rangeEnd,proto3" json:"range_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Permission) Reset() {
+	*x = Permission{}
+	mi := &file_command_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Permission) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Permission) ProtoMessage() {}
+
+func (x *Permission) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Permission.ProtoReflect.Descriptor instead.
+func (*Permission) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *Permission) GetPermType() Permission_Type {
+	if x != nil {
+		return x.PermType
+	}
+	return Permission_READ
+}
+
+func (x *Permission) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *Permission) GetRangeEnd() []byte {
+	if x != nil {
+		return x.RangeEnd
+	}
+	return nil
+}
+
+type AuthRoleGrantPermissionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Perm          *Permission            `protobuf:"bytes,2,opt,name=perm,proto3" json:"perm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthRoleGrantPermissionRequest) Reset() {
+	*x = AuthRoleGrantPermissionRequest{}
+	mi := &file_command_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthRoleGrantPermissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthRoleGrantPermissionRequest) ProtoMessage() {}
+
+func (x *AuthRoleGrantPermissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthRoleGrantPermissionRequest.ProtoReflect.Descriptor instead.
+func (*AuthRoleGrantPermissionRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AuthRoleGrantPermissionRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AuthRoleGrantPermissionRequest) GetPerm() *Permission {
+	if x != nil {
+		return x.Perm
+	}
+	return nil
+}
+
+type AuthRoleRevokePermissionRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Key           []byte                 `protobuf:"bytes,2,opt,name=key,proto3" json:"key,omitempty"`
+	RangeEnd      []byte                 `protobuf:"bytes,3,opt,name=range_end,json=rangeEnd,proto3" json:"range_end,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthRoleRevokePermissionRequest) Reset() {
+	*x = AuthRoleRevokePermissionRequest{}
+	mi := &file_command_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthRoleRevokePermissionRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthRoleRevokePermissionRequest) ProtoMessage() {}
+
+func (x *AuthRoleRevokePermissionRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthRoleRevokePermissionRequest.ProtoReflect.Descriptor instead.
+func (*AuthRoleRevokePermissionRequest) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *AuthRoleRevokePermissionRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AuthRoleRevokePermissionRequest) GetKey() []byte {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *AuthRoleRevokePermissionRequest) GetRangeEnd() []byte {
+	if x != nil {
+		return x.RangeEnd
+	}
+	return nil
+}
+
+// AuthResponse answers every auth change: the auth revision after it.
+type AuthResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Revision      uint64                 `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthResponse) Reset() {
+	*x = AuthResponse{}
+	mi := &file_command_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthResponse) ProtoMessage() {}
+
+func (x *AuthResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_command_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthResponse.ProtoReflect.Descriptor instead.
+func (*AuthResponse) Descriptor() ([]byte, []int) {
+	return file_command_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AuthResponse) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 var File_command_proto protoreflect.FileDescriptor
 
 const file_command_proto_rawDesc = "" +
 	"\n" +
-	"\rcommand.proto\x12\x12concord.command.v1\"\xc3\x05\n" +
+	"\rcommand.proto\x12\x12concord.command.v1\"\xc3\x0e\n" +
 	"\aCommand\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x14\n" +
-	"\x05stamp\x18\x03 \x01(\x03R\x05stamp\x122\n" +
+	"\x05stamp\x18\x03 \x01(\x03R\x05stamp\x120\n" +
+	"\x04auth\x18\x04 \x01(\v2\x1c.concord.command.v1.AuthInfoR\x04auth\x122\n" +
 	"\x03put\x18\n" +
 	" \x01(\v2\x1e.concord.command.v1.PutRequestH\x00R\x03put\x12K\n" +
 	"\fdelete_range\x18\v \x01(\v2&.concord.command.v1.DeleteRangeRequestH\x00R\vdeleteRange\x122\n" +
@@ -2293,7 +3364,20 @@ const file_command_proto_rawDesc = "" +
 	"leaseGrant\x12K\n" +
 	"\flease_revoke\x18\x10 \x01(\v2&.concord.command.v1.LeaseRevokeRequestH\x00R\vleaseRevoke\x12W\n" +
 	"\x10lease_checkpoint\x18\x11 \x01(\v2*.concord.command.v1.LeaseCheckpointRequestH\x00R\x0fleaseCheckpoint\x128\n" +
-	"\x05alarm\x18\x12 \x01(\v2 .concord.command.v1.AlarmRequestH\x00R\x05alarmB\x04\n" +
+	"\x05alarm\x18\x12 \x01(\v2 .concord.command.v1.AlarmRequestH\x00R\x05alarm\x12H\n" +
+	"\vauth_enable\x18\x13 \x01(\v2%.concord.command.v1.AuthEnableRequestH\x00R\n" +
+	"authEnable\x12K\n" +
+	"\fauth_disable\x18\x14 \x01(\v2&.concord.command.v1.AuthDisableRequestH\x00R\vauthDisable\x12M\n" +
+	"\fauthenticate\x18\x15 \x01(\v2'.concord.command.v1.AuthenticateRequestH\x00R\fauthenticate\x12L\n" +
+	"\rauth_user_add\x18\x16 \x01(\v2&.concord.command.v1.AuthUserAddRequestH\x00R\vauthUserAdd\x12U\n" +
+	"\x10auth_user_delete\x18\x17 \x01(\v2).concord.command.v1.AuthUserDeleteRequestH\x00R\x0eauthUserDelete\x12n\n" +
+	"\x19auth_user_change_password\x18\x18 \x01(\v21.concord.command.v1.AuthUserChangePasswordRequestH\x00R\x16authUserChangePassword\x12_\n" +
+	"\x14auth_user_grant_role\x18\x19 \x01(\v2,.concord.command.v1.AuthUserGrantRoleRequestH\x00R\x11authUserGrantRole\x12b\n" +
+	"\x15auth_user_revoke_role\x18\x1a \x01(\v2-.concord.command.v1.AuthUserRevokeRoleRequestH\x00R\x12authUserRevokeRole\x12L\n" +
+	"\rauth_role_add\x18\x1b \x01(\v2&.concord.command.v1.AuthRoleAddRequestH\x00R\vauthRoleAdd\x12U\n" +
+	"\x10auth_role_delete\x18\x1c \x01(\v2).concord.command.v1.AuthRoleDeleteRequestH\x00R\x0eauthRoleDelete\x12q\n" +
+	"\x1aauth_role_grant_permission\x18\x1d \x01(\v22.concord.command.v1.AuthRoleGrantPermissionRequestH\x00R\x17authRoleGrantPermission\x12t\n" +
+	"\x1bauth_role_revoke_permission\x18\x1e \x01(\v23.concord.command.v1.AuthRoleRevokePermissionRequestH\x00R\x18authRoleRevokePermissionB\x04\n" +
 	"\x02op\"\xae\x01\n" +
 	"\bKeyValue\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\fR\x03key\x12'\n" +
@@ -2451,7 +3535,58 @@ const file_command_proto_rawDesc = "" +
 	"\tmember_id\x18\x01 \x01(\x04R\bmemberId\x12@\n" +
 	"\x05alarm\x18\x02 \x01(\x0e2*.concord.command.v1.AlarmRequest.AlarmTypeR\x05alarm\"H\n" +
 	"\rAlarmResponse\x127\n" +
-	"\x06alarms\x18\x02 \x03(\v2\x1f.concord.command.v1.AlarmMemberR\x06alarmsB0Z.github.com/concord-db/concord/internal/commandb\x06proto3"
+	"\x06alarms\x18\x02 \x03(\v2\x1f.concord.command.v1.AlarmMemberR\x06alarms\"_\n" +
+	"\bAuthInfo\x12\x1a\n" +
+	"\busername\x18\x01 \x01(\tR\busername\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\x04R\brevision\x12\x1b\n" +
+	"\tfrom_cert\x18\x03 \x01(\bR\bfromCert\"\x13\n" +
+	"\x11AuthEnableRequest\"\x14\n" +
+	"\x12AuthDisableRequest\"L\n" +
+	"\x13AuthenticateRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fsimple_token\x18\x03 \x01(\tR\vsimpleToken\"i\n" +
+	"\x14AuthenticateResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fsimple_token\x18\x02 \x01(\tR\vsimpleToken\x12\x1a\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"r\n" +
+	"\x12AuthUserAddRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
+	"\vno_password\x18\x03 \x01(\bR\n" +
+	"noPassword\x12'\n" +
+	"\x0fhashed_password\x18\x04 \x01(\fR\x0ehashedPassword\"+\n" +
+	"\x15AuthUserDeleteRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\\\n" +
+	"\x1dAuthUserChangePasswordRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12'\n" +
+	"\x0fhashed_password\x18\x03 \x01(\fR\x0ehashedPassword\"B\n" +
+	"\x18AuthUserGrantRoleRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"C\n" +
+	"\x19AuthUserRevokeRoleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\"(\n" +
+	"\x12AuthRoleAddRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"+\n" +
+	"\x15AuthRoleDeleteRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\"\xa9\x01\n" +
+	"\n" +
+	"Permission\x12@\n" +
+	"\tperm_type\x18\x01 \x01(\x0e2#.concord.command.v1.Permission.TypeR\bpermType\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1b\n" +
+	"\trange_end\x18\x03 \x01(\fR\brangeEnd\"*\n" +
+	"\x04Type\x12\b\n" +
+	"\x04READ\x10\x00\x12\t\n" +
+	"\x05WRITE\x10\x01\x12\r\n" +
+	"\tREADWRITE\x10\x02\"h\n" +
+	"\x1eAuthRoleGrantPermissionRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x122\n" +
+	"\x04perm\x18\x02 \x01(\v2\x1e.concord.command.v1.PermissionR\x04perm\"d\n" +
+	"\x1fAuthRoleRevokePermissionRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x10\n" +
+	"\x03key\x18\x02 \x01(\fR\x03key\x12\x1b\n" +
+	"\trange_end\x18\x03 \x01(\fR\brangeEnd\"*\n" +
+	"\fAuthResponse\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x04R\brevisionB0Z.github.com/concord-db/concord/internal/commandb\x06proto3"
 
 var (
 	file_command_proto_rawDescOnce sync.Once
@@ -2465,81 +3600,113 @@ func file_command_proto_rawDescGZIP() []byte {
 	return file_command_proto_rawDescData
 }
 
-var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_command_proto_enumTypes = make([]protoimpl.EnumInfo, 7)
+var file_command_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_command_proto_goTypes = []any{
-	(RangeRequest_SortOrder)(0),    // 0: concord.command.v1.RangeRequest.SortOrder
-	(RangeRequest_SortTarget)(0),   // 1: concord.command.v1.RangeRequest.SortTarget
-	(Compare_CompareResult)(0),     // 2: concord.command.v1.Compare.CompareResult
-	(Compare_CompareTarget)(0),     // 3: concord.command.v1.Compare.CompareTarget
-	(AlarmRequest_AlarmAction)(0),  // 4: concord.command.v1.AlarmRequest.AlarmAction
-	(AlarmRequest_AlarmType)(0),    // 5: concord.command.v1.AlarmRequest.AlarmType
-	(*Command)(nil),                // 6: concord.command.v1.Command
-	(*KeyValue)(nil),               // 7: concord.command.v1.KeyValue
-	(*RangeRequest)(nil),           // 8: concord.command.v1.RangeRequest
-	(*RangeResponse)(nil),          // 9: concord.command.v1.RangeResponse
-	(*PutRequest)(nil),             // 10: concord.command.v1.PutRequest
-	(*PutResponse)(nil),            // 11: concord.command.v1.PutResponse
-	(*DeleteRangeRequest)(nil),     // 12: concord.command.v1.DeleteRangeRequest
-	(*DeleteRangeResponse)(nil),    // 13: concord.command.v1.DeleteRangeResponse
-	(*RequestOp)(nil),              // 14: concord.command.v1.RequestOp
-	(*ResponseOp)(nil),             // 15: concord.command.v1.ResponseOp
-	(*Compare)(nil),                // 16: concord.command.v1.Compare
-	(*TxnRequest)(nil),             // 17: concord.command.v1.TxnRequest
-	(*TxnResponse)(nil),            // 18: concord.command.v1.TxnResponse
-	(*CompactionRequest)(nil),      // 19: concord.command.v1.CompactionRequest
-	(*CompactionResponse)(nil),     // 20: concord.command.v1.CompactionResponse
-	(*PublishMember)(nil),          // 21: concord.command.v1.PublishMember
-	(*Member)(nil),                 // 22: concord.command.v1.Member
-	(*LeaseGrantRequest)(nil),      // 23: concord.command.v1.LeaseGrantRequest
-	(*LeaseGrantResponse)(nil),     // 24: concord.command.v1.LeaseGrantResponse
-	(*LeaseRevokeRequest)(nil),     // 25: concord.command.v1.LeaseRevokeRequest
-	(*LeaseRevokeResponse)(nil),    // 26: concord.command.v1.LeaseRevokeResponse
-	(*LeaseCheckpointRequest)(nil), // 27: concord.command.v1.LeaseCheckpointRequest
-	(*LeaseCheckpoint)(nil),        // 28: concord.command.v1.LeaseCheckpoint
-	(*AlarmRequest)(nil),           // 29: concord.command.v1.AlarmRequest
-	(*AlarmMember)(nil),            // 30: concord.command.v1.AlarmMember
-	(*AlarmResponse)(nil),          // 31: concord.command.v1.AlarmResponse
+	(RangeRequest_SortOrder)(0),             // 0: concord.command.v1.RangeRequest.SortOrder
+	(RangeRequest_SortTarget)(0),            // 1: concord.command.v1.RangeRequest.SortTarget
+	(Compare_CompareResult)(0),              // 2: concord.command.v1.Compare.CompareResult
+	(Compare_CompareTarget)(0),              // 3: concord.command.v1.Compare.CompareTarget
+	(AlarmRequest_AlarmAction)(0),           // 4: concord.command.v1.AlarmRequest.AlarmAction
+	(AlarmRequest_AlarmType)(0),             // 5: concord.command.v1.AlarmRequest.AlarmType
+	(Permission_Type)(0),                    // 6: concord.command.v1.Permission.Type
+	(*Command)(nil),                         // 7: concord.command.v1.Command
+	(*KeyValue)(nil),                        // 8: concord.command.v1.KeyValue
+	(*RangeRequest)(nil),                    // 9: concord.command.v1.RangeRequest
+	(*RangeResponse)(nil),                   // 10: concord.command.v1.RangeResponse
+	(*PutRequest)(nil),                      // 11: concord.command.v1.PutRequest
+	(*PutResponse)(nil),                     // 12: concord.command.v1.PutResponse
+	(*DeleteRangeRequest)(nil),              // 13: concord.command.v1.DeleteRangeRequest
+	(*DeleteRangeResponse)(nil),             // 14: concord.command.v1.DeleteRangeResponse
+	(*RequestOp)(nil),                       // 15: concord.command.v1.RequestOp
+	(*ResponseOp)(nil),                      // 16: concord.command.v1.ResponseOp
+	(*Compare)(nil),                         // 17: concord.command.v1.Compare
+	(*TxnRequest)(nil),                      // 18: concord.command.v1.TxnRequest
+	(*TxnResponse)(nil),                     // 19: concord.command.v1.TxnResponse
+	(*CompactionRequest)(nil),               // 20: concord.command.v1.CompactionRequest
+	(*CompactionResponse)(nil),              // 21: concord.command.v1.CompactionResponse
+	(*PublishMember)(nil),                   // 22: concord.command.v1.PublishMember
+	(*Member)(nil),                          // 23: concord.command.v1.Member
+	(*LeaseGrantRequest)(nil),               // 24: concord.command.v1.LeaseGrantRequest
+	(*LeaseGrantResponse)(nil),              // 25: concord.command.v1.LeaseGrantResponse
+	(*LeaseRevokeRequest)(nil),              // 26: concord.command.v1.LeaseRevokeRequest
+	(*LeaseRevokeResponse)(nil),             // 27: concord.command.v1.LeaseRevokeResponse
+	(*LeaseCheckpointRequest)(nil),          // 28: concord.command.v1.LeaseCheckpointRequest
+	(*LeaseCheckpoint)(nil),                 // 29: concord.command.v1.LeaseCheckpoint
+	(*AlarmRequest)(nil),                    // 30: concord.command.v1.AlarmRequest
+	(*AlarmMember)(nil),                     // 31: concord.command.v1.AlarmMember
+	(*AlarmResponse)(nil),                   // 32: concord.command.v1.AlarmResponse
+	(*AuthInfo)(nil),                        // 33: concord.command.v1.AuthInfo
+	(*AuthEnableRequest)(nil),               // 34: concord.command.v1.AuthEnableRequest
+	(*AuthDisableRequest)(nil),              // 35: concord.command.v1.AuthDisableRequest
+	(*AuthenticateRequest)(nil),             // 36: concord.command.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),            // 37: concord.command.v1.AuthenticateResponse
+	(*AuthUserAddRequest)(nil),              // 38: concord.command.v1.AuthUserAddRequest
+	(*AuthUserDeleteRequest)(nil),           // 39: concord.command.v1.AuthUserDeleteRequest
+	(*AuthUserChangePasswordRequest)(nil),   // 40: concord.command.v1.AuthUserChangePasswordRequest
+	(*AuthUserGrantRoleRequest)(nil),        // 41: concord.command.v1.AuthUserGrantRoleRequest
+	(*AuthUserRevokeRoleRequest)(nil),       // 42: concord.command.v1.AuthUserRevokeRoleRequest
+	(*AuthRoleAddRequest)(nil),              // 43: concord.command.v1.AuthRoleAddRequest
+	(*AuthRoleDeleteRequest)(nil),           // 44: concord.command.v1.AuthRoleDeleteRequest
+	(*Permission)(nil),                      // 45: concord.command.v1.Permission
+	(*AuthRoleGrantPermissionRequest)(nil),  // 46: concord.command.v1.AuthRoleGrantPermissionRequest
+	(*AuthRoleRevokePermissionRequest)(nil), // 47: concord.command.v1.AuthRoleRevokePermissionRequest
+	(*AuthResponse)(nil),                    // 48: concord.command.v1.AuthResponse
 }
 var file_command_proto_depIdxs = []int32{
-	10, // 0: concord.command.v1.Command.put:type_name -> concord.command.v1.PutRequest
-	12, // 1: concord.command.v1.Command.delete_range:type_name -> concord.command.v1.DeleteRangeRequest
-	17, // 2: concord.command.v1.Command.txn:type_name -> concord.command.v1.TxnRequest
-	19, // 3: concord.command.v1.Command.compaction:type_name -> concord.command.v1.CompactionRequest
-	21, // 4: concord.command.v1.Command.publish_member:type_name -> concord.command.v1.PublishMember
-	23, // 5: concord.command.v1.Command.lease_grant:type_name -> concord.command.v1.LeaseGrantRequest
-	25, // 6: concord.command.v1.Command.lease_revoke:type_name -> concord.command.v1.LeaseRevokeRequest
-	27, // 7: concord.command.v1.Command.lease_checkpoint:type_name -> concord.command.v1.LeaseCheckpointRequest
-	29, // 8: concord.command.v1.Command.alarm:type_name -> concord.command.v1.AlarmRequest
-	0,  // 9: concord.command.v1.RangeRequest.sort_order:type_name -> concord.command.v1.RangeRequest.SortOrder
-	1,  // 10: concord.command.v1.RangeRequest.sort_target:type_name -> concord.command.v1.RangeRequest.SortTarget
-	7,  // 11: concord.command.v1.RangeResponse.kvs:type_name -> concord.command.v1.KeyValue
-	7,  // 12: concord.command.v1.PutResponse.prev_kv:type_name -> concord.command.v1.KeyValue
-	7,  // 13: concord.command.v1.DeleteRangeResponse.prev_kvs:type_name -> concord.command.v1.KeyValue
-	8,  // 14: concord.command.v1.RequestOp.request_range:type_name -> concord.command.v1.RangeRequest
-	10, // 15: concord.command.v1.RequestOp.request_put:type_name -> concord.command.v1.PutRequest
-	12, // 16: concord.command.v1.RequestOp.request_delete_range:type_name -> concord.command.v1.DeleteRangeRequest
-	17, // 17: concord.command.v1.RequestOp.request_txn:type_name -> concord.command.v1.TxnRequest
-	9,  // 18: concord.command.v1.ResponseOp.response_range:type_name -> concord.command.v1.RangeResponse
-	11, // 19: concord.command.v1.ResponseOp.response_put:type_name -> concord.command.v1.PutResponse
-	13, // 20: concord.command.v1.ResponseOp.response_delete_range:type_name -> concord.command.v1.DeleteRangeResponse
-	18, // 21: concord.command.v1.ResponseOp.response_txn:type_name -> concord.command.v1.TxnResponse
-	2,  // 22: concord.command.v1.Compare.result:type_name -> concord.command.v1.Compare.CompareResult
-	3,  // 23: concord.command.v1.Compare.target:type_name -> concord.command.v1.Compare.CompareTarget
-	16, // 24: concord.command.v1.TxnRequest.compare:type_name -> concord.command.v1.Compare
-	14, // 25: concord.command.v1.TxnRequest.success:type_name -> concord.command.v1.RequestOp
-	14, // 26: concord.command.v1.TxnRequest.failure:type_name -> concord.command.v1.RequestOp
-	15, // 27: concord.command.v1.TxnResponse.responses:type_name -> concord.command.v1.ResponseOp
-	28, // 28: concord.command.v1.LeaseCheckpointRequest.checkpoints:type_name -> concord.command.v1.LeaseCheckpoint
-	4,  // 29: concord.command.v1.AlarmRequest.action:type_name -> concord.command.v1.AlarmRequest.AlarmAction
-	5,  // 30: concord.command.v1.AlarmRequest.alarm:type_name -> concord.command.v1.AlarmRequest.AlarmType
-	5,  // 31: concord.command.v1.AlarmMember.alarm:type_name -> concord.command.v1.AlarmRequest.AlarmType
-	30, // 32: concord.command.v1.AlarmResponse.alarms:type_name -> concord.command.v1.AlarmMember
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	33, // 0: concord.command.v1.Command.auth:type_name -> concord.command.v1.AuthInfo
+	11, // 1: concord.command.v1.Command.put:type_name -> concord.command.v1.PutRequest
+	13, // 2: concord.command.v1.Command.delete_range:type_name -> concord.command.v1.DeleteRangeRequest
+	18, // 3: concord.command.v1.Command.txn:type_name -> concord.command.v1.TxnRequest
+	20, // 4: concord.command.v1.Command.compaction:type_name -> concord.command.v1.CompactionRequest
+	22, // 5: concord.command.v1.Command.publish_member:type_name -> concord.command.v1.PublishMember
+	24, // 6: concord.command.v1.Command.lease_grant:type_name -> concord.command.v1.LeaseGrantRequest
+	26, // 7: concord.command.v1.Command.lease_revoke:type_name -> concord.command.v1.LeaseRevokeRequest
+	28, // 8: concord.command.v1.Command.lease_checkpoint:type_name -> concord.command.v1.LeaseCheckpointRequest
+	30, // 9: concord.command.v1.Command.alarm:type_name -> concord.command.v1.AlarmRequest
+	34, // 10: concord.command.v1.Command.auth_enable:type_name -> concord.command.v1.AuthEnableRequest
+	35, // 11: concord.command.v1.Command.auth_disable:type_name -> concord.command.v1.AuthDisableRequest
+	36, // 12: concord.command.v1.Command.authenticate:type_name -> concord.command.v1.AuthenticateRequest
+	38, // 13: concord.command.v1.Command.auth_user_add:type_name -> concord.command.v1.AuthUserAddRequest
+	39, // 14: concord.command.v1.Command.auth_user_delete:type_name -> concord.command.v1.AuthUserDeleteRequest
+	40, // 15: concord.command.v1.Command.auth_user_change_password:type_name -> concord.command.v1.AuthUserChangePasswordRequest
+	41, // 16: concord.command.v1.Command.auth_user_grant_role:type_name -> concord.command.v1.AuthUserGrantRoleRequest
+	42, // 17: concord.command.v1.Command.auth_user_revoke_role:type_name -> concord.command.v1.AuthUserRevokeRoleRequest
+	43, // 18: concord.command.v1.Command.auth_role_add:type_name -> concord.command.v1.AuthRoleAddRequest
+	44, // 19: concord.command.v1.Command.auth_role_delete:type_name -> concord.command.v1.AuthRoleDeleteRequest
+	46, // 20: concord.command.v1.Command.auth_role_grant_permission:type_name -> concord.command.v1.AuthRoleGrantPermissionRequest
+	47, // 21: concord.command.v1.Command.auth_role_revoke_permission:type_name -> concord.command.v1.AuthRoleRevokePermissionRequest
+	0,  // 22: concord.command.v1.RangeRequest.sort_order:type_name -> concord.command.v1.RangeRequest.SortOrder
+	1,  // 23: concord.command.v1.RangeRequest.sort_target:type_name -> concord.command.v1.RangeRequest.SortTarget
+	8,  // 24: concord.command.v1.RangeResponse.kvs:type_name -> concord.command.v1.KeyValue
+	8,  // 25: concord.command.v1.PutResponse.prev_kv:type_name -> concord.command.v1.KeyValue
+	8,  // 26: concord.command.v1.DeleteRangeResponse.prev_kvs:type_name -> concord.command.v1.KeyValue
+	9,  // 27: concord.command.v1.RequestOp.request_range:type_name -> concord.command.v1.RangeRequest
+	11, // 28: concord.command.v1.RequestOp.request_put:type_name -> concord.command.v1.PutRequest
+	13, // 29: concord.command.v1.RequestOp.request_delete_range:type_name -> concord.command.v1.DeleteRangeRequest
+	18, // 30: concord.command.v1.RequestOp.request_txn:type_name -> concord.command.v1.TxnRequest
+	10, // 31: concord.command.v1.ResponseOp.response_range:type_name -> concord.command.v1.RangeResponse
+	12, // 32: concord.command.v1.ResponseOp.response_put:type_name -> concord.command.v1.PutResponse
+	14, // 33: concord.command.v1.ResponseOp.response_delete_range:type_name -> concord.command.v1.DeleteRangeResponse
+	19, // 34: concord.command.v1.ResponseOp.response_txn:type_name -> concord.command.v1.TxnResponse
+	2,  // 35: concord.command.v1.Compare.result:type_name -> concord.command.v1.Compare.CompareResult
+	3,  // 36: concord.command.v1.Compare.target:type_name -> concord.command.v1.Compare.CompareTarget
+	17, // 37: concord.command.v1.TxnRequest.compare:type_name -> concord.command.v1.Compare
+	15, // 38: concord.command.v1.TxnRequest.success:type_name -> concord.command.v1.RequestOp
+	15, // 39: concord.command.v1.TxnRequest.failure:type_name -> concord.command.v1.RequestOp
+	16, // 40: concord.command.v1.TxnResponse.responses:type_name -> concord.command.v1.ResponseOp
+	29, // 41: concord.command.v1.LeaseCheckpointRequest.checkpoints:type_name -> concord.command.v1.LeaseCheckpoint
+	4,  // 42: concord.command.v1.AlarmRequest.action:type_name -> concord.command.v1.AlarmRequest.AlarmAction
+	5,  // 43: concord.command.v1.AlarmRequest.alarm:type_name -> concord.command.v1.AlarmRequest.AlarmType
+	5,  // 44: concord.command.v1.AlarmMember.alarm:type_name -> concord.command.v1.AlarmRequest.AlarmType
+	31, // 45: concord.command.v1.AlarmResponse.alarms:type_name -> concord.command.v1.AlarmMember
+	6,  // 46: concord.command.v1.Permission.perm_type:type_name -> concord.command.v1.Permission.Type
+	45, // 47: concord.command.v1.AuthRoleGrantPermissionRequest.perm:type_name -> concord.command.v1.Permission
+	48, // [48:48] is the sub-list for method output_type
+	48, // [48:48] is the sub-list for method input_type
+	48, // [48:48] is the sub-list for extension type_name
+	48, // [48:48] is the sub-list for extension extendee
+	0,  // [0:48] is the sub-list for field type_name
 }
 
 func init() { file_command_proto_init() }
@@ -2557,6 +3724,18 @@ func file_command_proto_init() {
 		(*Command_LeaseRevoke)(nil),
 		(*Command_LeaseCheckpoint)(nil),
 		(*Command_Alarm)(nil),
+		(*Command_AuthEnable)(nil),
+		(*Command_AuthDisable)(nil),
+		(*Command_Authenticate)(nil),
+		(*Command_AuthUserAdd)(nil),
+		(*Command_AuthUserDelete)(nil),
+		(*Command_AuthUserChangePassword)(nil),
+		(*Command_AuthUserGrantRole)(nil),
+		(*Command_AuthUserRevokeRole)(nil),
+		(*Command_AuthRoleAdd)(nil),
+		(*Command_AuthRoleDelete)(nil),
+		(*Command_AuthRoleGrantPermission)(nil),
+		(*Command_AuthRoleRevokePermission)(nil),
 	}
 	file_command_proto_msgTypes[8].OneofWrappers = []any{
 		(*RequestOp_RequestRange)(nil),
@@ -2582,8 +3761,8 @@ func file_command_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_command_proto_rawDesc), len(file_command_proto_rawDesc)),
-			NumEnums:      6,
-			NumMessages:   26,
+			NumEnums:      7,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -512,8 +512,11 @@ func (s *Server) promoteLeases(ctx context.Context, term uint64) bool {
 }
 
 // proposeLease proposes a lease command with a timeout shorter than a
-// client request's: a lease round must not stall the loop for long.
+// client request's: a lease round must not stall the loop for long. The
+// member proposes it on its own behalf (expiry, checkpoints), with root's
+// rights when auth is on.
 func (s *Server) proposeLease(ctx context.Context, cmd *command.Command) (apply.Result, error) {
+	ctx = WithSubject(ctx, systemSubject)
 	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ElectionTimeout+time.Second)
 	defer cancel()
 	res, err := s.propose(ctx, cmd)

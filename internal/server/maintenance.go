@@ -361,6 +361,7 @@ func (s *Server) maintenanceLoop() {
 	var (
 		changes    <-chan struct{}
 		lastLeader uint64
+		lastSweep  time.Time
 	)
 	for {
 		n := s.nodeRef.Load()
@@ -387,6 +388,10 @@ func (s *Server) maintenanceLoop() {
 				continue
 			}
 			s.dbSize()
+			if now.Sub(lastSweep) >= time.Second {
+				s.au.simple.Sweep()
+				lastSweep = now
+			}
 			leader := n.Status().IsLeader
 			// Re-arm: after a disarm, a member whose alarm table is not yet
 			// updated refuses writes without raising anything, so the

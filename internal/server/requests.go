@@ -19,7 +19,11 @@ func (s *Server) propose(ctx context.Context, cmd *command.Command) (apply.Resul
 	cmd.Version = command.Version
 	cmd.Id = s.idPrefix + s.idCounter.Add(1)
 	cmd.Stamp = time.Now().UnixNano()
+	cmd.Auth = authInfo(ctx)
 	if err := s.admit(cmd); err != nil {
+		return apply.Result{}, err
+	}
+	if err := s.applier.Authorize(cmd); err != nil {
 		return apply.Result{}, err
 	}
 	data, err := proto.Marshal(cmd)
@@ -125,6 +129,9 @@ func (s *Server) Range(ctx context.Context, req *command.RangeRequest) (*command
 			return nil, Header{}, err
 		}
 	}
+	if err := apply.PermitRange(s.applier.Auth(), subjectOf(ctx), req); err != nil {
+		return nil, Header{}, err
+	}
 	resp, rev, err := s.applier.Range(req)
 	if err != nil {
 		return nil, Header{}, err
@@ -164,6 +171,9 @@ func (s *Server) Txn(ctx context.Context, req *command.TxnRequest) (*command.Txn
 	}
 	if apply.IsReadOnlyTxn(req) {
 		if err := s.linearize(ctx); err != nil {
+			return nil, Header{}, err
+		}
+		if err := apply.PermitTxn(s.applier.Auth(), subjectOf(ctx), req); err != nil {
 			return nil, Header{}, err
 		}
 		resp, rev, err := s.applier.ReadTxn(req)
@@ -229,6 +239,7 @@ func (sm *stateMachine) Apply(index uint64, data []byte) error {
 		return err
 	}
 	(*Server)(sm).notifyWatchers(res) // watch.go; before the proposer wakes
+	(*Server)(sm).tokenRegistered(res) // auth.go; before the proposer wakes
 	if len(res.Leases) > 0 {
 		(*Server)(sm).observeLeases(id, res.Leases)
 	}

@@ -79,6 +79,8 @@ type Server struct {
 
 	wt watchState // watch.go
 
+	au authState // auth.go
+
 	boot      raftnode.Boot
 	published atomic.Bool
 	stopOnce  sync.Once
@@ -134,6 +136,10 @@ func New(cfg Config) (*Server, error) {
 		reqTimeout: 5*time.Second + 2*cfg.ElectionTimeout,
 	}
 	if err := s.initWatch(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.initAuth(); err != nil {
 		st.Close()
 		return nil, err
 	}

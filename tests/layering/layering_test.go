@@ -22,6 +22,8 @@ var core = []string{
 	"internal/durable",
 	"internal/lease",
 	"internal/watch",
+	"internal/auth",
+	"internal/tlsconf",
 }
 
 // forbidden are import path prefixes that no Concord package reachable from

@@ -43,6 +43,9 @@ func (c *clusterService) MemberList(ctx context.Context, r *etcdserverpb.MemberL
 }
 
 func (c *clusterService) MemberAdd(ctx context.Context, r *etcdserverpb.MemberAddRequest) (*etcdserverpb.MemberAddResponse, error) {
+	if err := c.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	m, ms, h, err := c.s.AddMember(ctx, r.PeerURLs, r.IsLearner)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -51,6 +54,9 @@ func (c *clusterService) MemberAdd(ctx context.Context, r *etcdserverpb.MemberAd
 }
 
 func (c *clusterService) MemberRemove(ctx context.Context, r *etcdserverpb.MemberRemoveRequest) (*etcdserverpb.MemberRemoveResponse, error) {
+	if err := c.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	ms, h, err := c.s.RemoveMember(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -59,6 +65,9 @@ func (c *clusterService) MemberRemove(ctx context.Context, r *etcdserverpb.Membe
 }
 
 func (c *clusterService) MemberUpdate(ctx context.Context, r *etcdserverpb.MemberUpdateRequest) (*etcdserverpb.MemberUpdateResponse, error) {
+	if err := c.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	ms, h, err := c.s.UpdateMember(ctx, r.ID, r.PeerURLs)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -67,6 +76,9 @@ func (c *clusterService) MemberUpdate(ctx context.Context, r *etcdserverpb.Membe
 }
 
 func (c *clusterService) MemberPromote(ctx context.Context, r *etcdserverpb.MemberPromoteRequest) (*etcdserverpb.MemberPromoteResponse, error) {
+	if err := c.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	ms, h, err := c.s.PromoteMember(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -78,6 +90,9 @@ func (c *clusterService) MemberPromote(ctx context.Context, r *etcdserverpb.Memb
 // because it is a membership operation: only the leader accepts it, and the
 // target must be a voter.
 func (m *maintenanceService) MoveLeader(ctx context.Context, r *etcdserverpb.MoveLeaderRequest) (*etcdserverpb.MoveLeaderResponse, error) {
+	if err := m.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	h, err := m.s.MoveLeader(ctx, r.TargetID)
 	if err != nil {
 		return nil, toGRPC(err)

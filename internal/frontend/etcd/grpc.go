@@ -44,8 +44,8 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 		// clientv3 pings every 5 s at most when configured to; allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(requireLeaderUnary(s), learnerUnary(s)),
-		grpc.ChainStreamInterceptor(requireLeaderStream(s), learnerStream(s)),
+		grpc.ChainUnaryInterceptor(requireLeaderUnary(s), learnerUnary(s), authUnary(s)),
+		grpc.ChainStreamInterceptor(requireLeaderStream(s), learnerStream(s), authStream(s)),
 	}
 	if cfg.Creds != nil {
 		opts = append(opts, grpc.Creds(cfg.Creds))
@@ -56,6 +56,7 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 	etcdserverpb.RegisterLeaseServer(g, newLeaseService(s))
 	etcdserverpb.RegisterClusterServer(g, &clusterService{s: s})
 	etcdserverpb.RegisterMaintenanceServer(g, &maintenanceService{s: s})
+	etcdserverpb.RegisterAuthServer(g, &authService{s: s})
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(g, hs)

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
@@ -93,8 +94,17 @@ func isForwarded(ctx context.Context) bool {
 	return ok && len(md.Get(forwardedKey)) > 0
 }
 
+// forwardContext marks a call as forwarded and passes the client's token
+// on, so the leader checks the permissions of the client, not of the member
+// forwarding it. (An identity from a client certificate cannot be passed
+// on: such clients get their TTL queries with keys answered only by the
+// leader they are connected to.)
 func forwardContext(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+	ctx = metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
+	if tok, ok := tokenFromContext(ctx); ok {
+		ctx = metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok)
+	}
+	return ctx
 }
 
 // leaderCall runs local (a leader-only server call) and, while it says
@@ -168,6 +178,12 @@ func (l *leaseService) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiv
 		st, h, err := l.s.LeaseTimeToLive(ctx, r.ID, r.Keys)
 		if hdr == nil && h.MemberID != 0 {
 			hdr = header(h)
+		}
+		// The keys are the keys' names: READ on each, as etcd checks.
+		for _, k := range st.Keys {
+			if err == nil {
+				err = l.s.RequireRead(ctx, k, nil)
+			}
 		}
 		if err == nil {
 			out = &pb.LeaseTimeToLiveResponse{ID: st.ID, TTL: st.TTL, GrantedTTL: st.GrantedTTL, Keys: st.Keys}

@@ -17,6 +17,9 @@ type maintenanceService struct {
 // Status reports this member. Version is the etcd API version Concord
 // implements, because clients compare it as etcd's.
 func (m *maintenanceService) Status(ctx context.Context, r *etcdserverpb.StatusRequest) (*etcdserverpb.StatusResponse, error) {
+	if err := m.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	st := m.s.Status()
 	return &etcdserverpb.StatusResponse{
 		Header:           header(st.Header),
@@ -35,6 +38,9 @@ func (m *maintenanceService) Status(ctx context.Context, r *etcdserverpb.StatusR
 }
 
 func (m *maintenanceService) HashKV(ctx context.Context, r *etcdserverpb.HashKVRequest) (*etcdserverpb.HashKVResponse, error) {
+	if err := m.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	hash, compactRev, h, err := m.s.Hash(r.Revision)
 	if err != nil {
 		return nil, toGRPC(err)

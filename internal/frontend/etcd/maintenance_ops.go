@@ -45,6 +45,12 @@ func (m *maintenanceService) Alarm(ctx context.Context, r *etcdserverpb.AlarmReq
 	if err := recode(&req, r); err != nil {
 		return nil, toGRPC(err)
 	}
+	// Changing alarms is root's; listing them is anyone's (etcd).
+	if req.Action != command.AlarmRequest_GET {
+		if err := m.s.RequireAdmin(ctx); err != nil {
+			return nil, toGRPC(err)
+		}
+	}
 	resp, h, err := m.s.Alarm(ctx, &req)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -60,6 +66,9 @@ func (m *maintenanceService) Alarm(ctx context.Context, r *etcdserverpb.AlarmReq
 // Defragment releases the member's spare memory; it never blocks the
 // member for long (see server.Defragment).
 func (m *maintenanceService) Defragment(ctx context.Context, _ *etcdserverpb.DefragmentRequest) (*etcdserverpb.DefragmentResponse, error) {
+	if err := m.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	h, err := m.s.Defragment(ctx)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -72,6 +81,9 @@ func (m *maintenanceService) Defragment(ctx context.Context, _ *etcdserverpb.Def
 // the current revision, which covers every retained version, is the
 // equivalent).
 func (m *maintenanceService) Hash(ctx context.Context, _ *etcdserverpb.HashRequest) (*etcdserverpb.HashResponse, error) {
+	if err := m.s.RequireAdmin(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	hash, _, h, err := m.s.Hash(0)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -84,6 +96,9 @@ func (m *maintenanceService) Hash(ctx context.Context, _ *etcdserverpb.HashReque
 // SHA-256 of everything before it. The first message's header says which
 // revision the snapshot holds.
 func (m *maintenanceService) Snapshot(_ *etcdserverpb.SnapshotRequest, ss etcdserverpb.Maintenance_SnapshotServer) error {
+	if err := m.s.RequireAdmin(ss.Context()); err != nil {
+		return toGRPC(err)
+	}
 	file, h, err := m.s.Snapshot(ss.Context())
 	if err != nil {
 		return toGRPC(err)

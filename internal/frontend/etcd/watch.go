@@ -188,6 +188,21 @@ func (r *watchRPC) handle(req *pb.WatchRequest) error {
 		if c == nil {
 			return nil
 		}
+		key := c.GetKey()
+		if len(key) == 0 {
+			key = []byte{0} // the smallest key, as etcd reads an empty one
+		}
+		if err := r.svc.s.RequireRead(r.stream.Context(), key, c.GetRangeEnd()); err != nil {
+			// etcd: created and canceled, any auth failure reported as
+			// permission denied; the stream stays open.
+			return r.stream.Send(&pb.WatchResponse{
+				Header:       r.header(r.svc.s.WatchRev()),
+				WatchId:      c.GetWatchId(),
+				Created:      true,
+				Canceled:     true,
+				CancelReason: rpctypes.ErrGRPCPermissionDenied.Error(),
+			})
+		}
 		wr := watch.Request{
 			ID:             c.GetWatchId(),
 			Key:            c.GetKey(),
