@@ -35,6 +35,7 @@ type authState struct {
 	simple *auth.SimpleTokens
 	// jwt signs and verifies tokens when --auth-token is jwt; nil for simple.
 	jwt    *auth.JWT
+	ttl    time.Duration // of simple tokens
 	cost   int
 	tokens atomic.Uint64 // index part of simple tokens made here
 }
@@ -60,6 +61,7 @@ func (s *Server) initAuth() error {
 	if ttl == 0 {
 		ttl = DefaultAuthTokenTTL
 	}
+	s.au.ttl = ttl
 	s.au.simple = auth.NewSimpleTokens(ttl, s.clockNow)
 	if tc.Kind == "jwt" {
 		if s.au.jwt, err = auth.NewJWT(tc); err != nil {
@@ -96,12 +98,16 @@ func (s *Server) AuthEnabled() bool { return s.applier.Auth().Enabled() }
 
 // SubjectFromToken resolves a token to who holds it: auth.ErrInvalidAuthToken
 // for an unknown, expired or forged token. Simple tokens are refreshed by
-// use.
+// use. As in etcd, a simple token stands for its user at the auth revision
+// of the moment it is presented (a write is still refused at apply if auth
+// changes before it commits), while a JWT carries the revision it was
+// signed at, so any auth change makes it old and clients log in again.
 func (s *Server) SubjectFromToken(token string) (auth.Subject, error) {
 	if s.au.jwt != nil {
 		return s.au.jwt.Verify(token, s.clockNow())
 	}
 	if sub, ok := s.au.simple.Lookup(token); ok {
+		sub.Revision = s.applier.Auth().Revision()
 		return sub, nil
 	}
 	return auth.Subject{}, auth.ErrInvalidAuthToken
@@ -140,9 +146,21 @@ func (s *Server) tokenRegistered(res apply.Result) {
 	if res.TokensRevoked != "" {
 		s.au.simple.InvalidateUser(res.TokensRevoked)
 	}
-	if r, ok := res.Resp.(*command.AuthenticateResponse); ok && r.GetSimpleToken() != "" {
-		s.au.simple.Register(r.GetSimpleToken(), auth.Subject{User: r.GetName(), Revision: r.GetRevision()})
+	if _, ok := res.Resp.(*command.AuthResponse); ok && !s.applier.Auth().Enabled() {
+		s.au.simple.Clear() // auth disabled: every token dies (etcd)
+		return
 	}
+	r, ok := res.Resp.(*command.AuthenticateResponse)
+	if !ok || r.GetSimpleToken() == "" {
+		return
+	}
+	// A login replayed from the log long after it happened (a restart)
+	// would otherwise revive its token for a full TTL. Issue time is the
+	// proposer's wall clock; the TTL dwarfs clock skew between members.
+	if time.Since(time.Unix(0, r.GetStamp())) > s.au.ttl {
+		return
+	}
+	s.au.simple.Register(r.GetSimpleToken(), auth.Subject{User: r.GetName(), Revision: r.GetRevision()})
 }
 
 // proposeAuth replicates an auth change and returns the header.

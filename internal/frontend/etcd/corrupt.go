@@ -2,16 +2,15 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"sync"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/concord-db/concord/internal/command"
 	"github.com/concord-db/concord/internal/server"
@@ -24,6 +23,8 @@ type CorruptCheckConfig struct {
 	Interval time.Duration
 	// Timeout bounds each member's HashKV call (0: 5s).
 	Timeout time.Duration
+	// TLS is the client side of TLS for members' https client URLs.
+	TLS *tls.Config
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -206,11 +207,7 @@ func (c *CorruptChecker) conn(clientURL string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[clientURL]; ok {
 		return cc, nil
 	}
-	target := clientURL
-	if u, err := url.Parse(clientURL); err == nil && u.Host != "" {
-		target = u.Host
-	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := dialMember(clientURL, c.cfg.TLS)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"math"
 	"time"
 
@@ -32,6 +33,9 @@ type Config struct {
 	// and HTTP, so these expose the already-negotiated TLS state to gRPC
 	// (for client certificate identities) rather than handshaking.
 	Creds credentials.TransportCredentials
+	// MemberTLS is the client side of TLS for reaching other members' https
+	// client URLs (lease renewals forwarded to the leader).
+	MemberTLS *tls.Config
 }
 
 // NewGRPCServer returns a gRPC server with etcd's KV, Cluster, Maintenance
@@ -53,7 +57,7 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 	g := grpc.NewServer(opts...)
 	etcdserverpb.RegisterKVServer(g, &kvService{s: s})
 	etcdserverpb.RegisterWatchServer(g, newWatchService(s, cfg))
-	etcdserverpb.RegisterLeaseServer(g, newLeaseService(s))
+	etcdserverpb.RegisterLeaseServer(g, newLeaseService(s, cfg))
 	etcdserverpb.RegisterClusterServer(g, &clusterService{s: s})
 	etcdserverpb.RegisterMaintenanceServer(g, &maintenanceService{s: s})
 	etcdserverpb.RegisterAuthServer(g, &authService{s: s})

@@ -14,16 +14,15 @@ package etcd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
-	"net/url"
 	"sync"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/concord-db/concord/internal/server"
@@ -47,13 +46,14 @@ type leaseService struct {
 	conns *leaderConns
 }
 
-func newLeaseService(s *server.Server) *leaseService {
-	return &leaseService{s: s, conns: &leaderConns{conns: make(map[string]*grpc.ClientConn)}}
+func newLeaseService(s *server.Server, cfg Config) *leaseService {
+	return &leaseService{s: s, conns: &leaderConns{tls: cfg.MemberTLS, conns: make(map[string]*grpc.ClientConn)}}
 }
 
 // leaderConns caches one client connection per leader URL; members are few
 // and the connections live as long as the process.
 type leaderConns struct {
+	tls   *tls.Config
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn
 }
@@ -64,11 +64,7 @@ func (c *leaderConns) get(rawURL string) (*grpc.ClientConn, error) {
 	if cc, ok := c.conns[rawURL]; ok {
 		return cc, nil
 	}
-	target := rawURL
-	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
-		target = u.Host
-	}
-	cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cc, err := dialMember(rawURL, c.tls)
 	if err != nil {
 		return nil, err
 	}
