@@ -194,7 +194,7 @@ func (a *Applier) applyAuthenticate(r *command.AuthenticateRequest, stamp int64)
 		return Result{Rev: rev, Err: auth.ErrAuthNotEnabled}
 	}
 	u, err := a.auth.User(r.GetName())
-	if err != nil || u.NoPassword {
+	if err != nil || (u.NoPassword && !r.GetSystem()) {
 		return Result{Rev: rev, Err: auth.ErrAuthFailed}
 	}
 	return Result{Rev: rev, Resp: &command.AuthenticateResponse{

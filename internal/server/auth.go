@@ -227,6 +227,35 @@ func (s *Server) Authenticate(ctx context.Context, name, password string) (strin
 	return tok, s.header(res.Rev), nil
 }
 
+// SystemToken returns a root token this member uses to ask other members
+// for root-only answers (the corruption check), minted without a password
+// through a replicated system login, or signed locally with JWT. The caller
+// gets a fresh one after ErrInvalidAuthToken or ErrAuthOldRevision. It never
+// leaves the process except on calls to other members.
+func (s *Server) SystemToken(ctx context.Context) (string, error) {
+	st := s.applier.Auth()
+	if !st.Enabled() {
+		return "", auth.ErrAuthNotEnabled
+	}
+	req := &command.AuthenticateRequest{Name: systemSubject.User, System: true}
+	if s.au.jwt == nil {
+		tok, err := auth.NewSimpleToken(rand.Reader, s.au.tokens.Add(1))
+		if err != nil {
+			return "", fmt.Errorf("server: make token: %w", err)
+		}
+		req.SimpleToken = tok
+	}
+	res, err := s.propose(ctx, &command.Command{Op: &command.Command_Authenticate{Authenticate: req}})
+	if err := firstErr(err, res.Err); err != nil {
+		return "", err
+	}
+	resp := res.Resp.(*command.AuthenticateResponse)
+	if s.au.jwt == nil {
+		return resp.GetSimpleToken(), nil
+	}
+	return s.au.jwt.Sign(auth.Subject{User: systemSubject.User, Revision: resp.GetRevision()}, s.clockNow())
+}
+
 // hashPassword hashes for a user add or password change, after checking the
 // requester may make it: bcrypt is deliberately slow and must not be free
 // to anyone.

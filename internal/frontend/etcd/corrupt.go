@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	"github.com/concord-db/concord/internal/command"
 	"github.com/concord-db/concord/internal/server"
@@ -54,8 +56,10 @@ type CorruptChecker struct {
 	cfg    CorruptCheckConfig
 	logger *slog.Logger
 
-	mu    sync.Mutex // guards conns
-	conns map[string]*grpc.ClientConn
+	mu      sync.Mutex // guards conns, token, tokenAt
+	conns   map[string]*grpc.ClientConn
+	token   string // system root token, when auth is on
+	tokenAt time.Time
 
 	stop chan struct{}
 	done chan struct{}
@@ -157,6 +161,9 @@ func (c *CorruptChecker) CheckOnce(ctx context.Context) ([]Mismatch, error) {
 		peers = append(peers, peerHash{id: m.GetId(), hash: resp.GetHash(), compactRev: resp.GetCompactRevision()})
 	}
 	out := mismatches(rev, want, compactRev, peers)
+	if len(out) == 0 {
+		c.logger.Debug("corruption check: hashes agree", "revision", rev, "members-checked", len(peers))
+	}
 	for _, mm := range out {
 		c.logger.Error("corruption check: member's hash differs from the leader's; raising CORRUPT",
 			"member", fmt.Sprintf("%x", mm.MemberID), "revision", rev, "hash", mm.Hash, "leader-hash", want)
@@ -197,8 +204,45 @@ func (c *CorruptChecker) hashKV(ctx context.Context, clientURL string, rev int64
 	}
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	return etcdserverpb.NewMaintenanceClient(cc).HashKV(ctx, &etcdserverpb.HashKVRequest{Revision: rev})
+	if c.s.AuthEnabled() {
+		// HashKV is root's: ask as this member's system root login.
+		tok, err := c.systemToken(ctx)
+		if err != nil {
+			return nil, err
+		}
+		ctx = metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok)
+	}
+	resp, err := etcdserverpb.NewMaintenanceClient(cc).HashKV(ctx, &etcdserverpb.HashKVRequest{Revision: rev})
+	if errors.Is(err, rpctypes.ErrGRPCInvalidAuthToken) || errors.Is(err, rpctypes.ErrGRPCAuthOldRevision) {
+		c.mu.Lock()
+		c.token = "" // mint a fresh one next time
+		c.mu.Unlock()
+	}
+	return resp, err
 }
+
+// systemToken returns the cached system token, minting one when there is
+// none or it is older than half the shortest token lifetime.
+func (c *CorruptChecker) systemToken(ctx context.Context) (string, error) {
+	c.mu.Lock()
+	tok, minted := c.token, c.tokenAt
+	c.mu.Unlock()
+	if tok != "" && time.Since(minted) < tokenRefresh {
+		return tok, nil
+	}
+	tok, err := c.s.SystemToken(ctx)
+	if err != nil {
+		return "", fmt.Errorf("system login: %w", err)
+	}
+	c.mu.Lock()
+	c.token, c.tokenAt = tok, time.Now()
+	c.mu.Unlock()
+	return tok, nil
+}
+
+// tokenRefresh is well inside the default simple token TTL (300 s) and JWT
+// lifetime (5 m), so a cached token is rarely found dead.
+const tokenRefresh = time.Minute
 
 // conn returns a cached client connection to a member's client URL.
 func (c *CorruptChecker) conn(clientURL string) (*grpc.ClientConn, error) {
