@@ -76,6 +76,13 @@ type serverFlags struct {
 
 	watchProgressNotifyInterval time.Duration // watch.go's server side
 	watchBufferEvents           int
+
+	tls serverTLSFlags // server_tls.go
+
+	// etcd's auth flags; server.New checks their content.
+	authToken    string
+	authTokenTTL uint // seconds
+	bcryptCost   int
 }
 
 func newServerCmd() *cobra.Command {
@@ -105,7 +112,7 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 	fl := cmd.Flags()
 	fl.StringVar(&f.name, "name", "default", "human-readable name of this member")
 	fl.StringVar(&f.dataDir, "data-dir", "", "directory for the WAL and snapshots (default ./concord-data/<name>)")
-	fl.StringVar(&f.initialCluster, "initial-cluster", "", "founding members: name=http://host:port,... (default <name>=<advertise-peer>)")
+	fl.StringVar(&f.initialCluster, "initial-cluster", "", "founding members: name=http://host:port,... (https://: TLS peer links; default <name>=<advertise-peer>)")
 	fl.StringVar(&f.clusterState, "initial-cluster-state", "new", "new (bootstrap) or existing (join a running cluster)")
 	fl.StringVar(&f.clusterToken, "initial-cluster-token", def.ClusterToken, "token that makes this cluster's ids unique")
 	fl.StringVar(&f.listenPeer, "listen-peer", "127.0.0.1:2380", "host:port for peer (raft) traffic")
@@ -124,9 +131,9 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 
 	// etcd's flag names, so an etcd command line starts Concord. Each URL
 	// list flag wins over its Concord host:port twin above.
-	fl.StringVar(&f.listenClientURLs, "listen-client-urls", "", "URLs to serve clients on, http://host:port,... (etcd; overrides --listen-client)")
+	fl.StringVar(&f.listenClientURLs, "listen-client-urls", "", "URLs to serve clients on, http://host:port or https://host:port (TLS),... (etcd; overrides --listen-client)")
 	fl.StringVar(&f.advertiseClientURLs, "advertise-client-urls", "", "client URLs published to the member list (etcd; default the listen URLs)")
-	fl.StringVar(&f.listenPeerURLs, "listen-peer-urls", "", "URLs to serve peers on (etcd; overrides --listen-peer)")
+	fl.StringVar(&f.listenPeerURLs, "listen-peer-urls", "", "URLs to serve peers on; https:// serves TLS (etcd; overrides --listen-peer)")
 	fl.StringVar(&f.initialAdvertisePeerURLs, "initial-advertise-peer-urls", "", "this member's peer URL as in --initial-cluster (etcd; overrides --advertise-peer)")
 	fl.StringVar(&f.listenMetricsURLs, "listen-metrics-urls", "", "URLs to serve /metrics, /health, /livez, /readyz and /version on (etcd); the client port serves them too")
 	fl.StringVar(&f.adminListen, "admin-listen", "", "host:port for the admin HTTP endpoints (like --listen-metrics-urls)")
@@ -147,6 +154,10 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 		fl.MarkHidden(name)
 	}
 	fl.BoolVar(&f.autoPromote, "auto-promote", false, "as leader, promote a learner as soon as it has caught up (etcd needs member promote)")
+	f.tls.register(fl)
+	fl.StringVar(&f.authToken, "auth-token", "simple", "auth token type and options: simple, or jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256,ttl=5m (etcd)")
+	fl.UintVar(&f.authTokenTTL, "auth-token-ttl", 300, "seconds a simple auth token lives after its last use")
+	fl.IntVar(&f.bcryptCost, "bcrypt-cost", 10, "cost of the bcrypt hashes of auth passwords (4 to 31)")
 	return cmd
 }
 
@@ -207,6 +218,9 @@ func (f serverFlags) config() (server.Config, error) {
 	if err != nil {
 		return cfg, fmt.Errorf("--initial-cluster: %w", err)
 	}
+	if err := f.tls.check(addrs, peers); err != nil {
+		return cfg, err
+	}
 	if f.clusterState != "new" && f.clusterState != "existing" {
 		return cfg, fmt.Errorf("--initial-cluster-state %q: want new or existing", f.clusterState)
 	}
@@ -234,6 +248,9 @@ func (f serverFlags) config() (server.Config, error) {
 	cfg.WatchProgressNotifyInterval = f.watchProgressNotifyInterval
 	cfg.WatchBufferEvents = f.watchBufferEvents
 	cfg.AutoPromote = f.autoPromote
+	cfg.AuthToken = f.authToken
+	cfg.AuthTokenTTL = time.Duration(f.authTokenTTL) * time.Second
+	cfg.BcryptCost = f.bcryptCost
 	for _, p := range peers {
 		if p.Name == f.name && p.URL != advPeer {
 			return cfg, fmt.Errorf("--initial-cluster gives %s the peer URL %s but its advertised peer URL (--initial-advertise-peer-urls or --advertise-peer) is %s", f.name, p.URL, advPeer)
@@ -261,6 +278,11 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	if err != nil {
 		return err
 	}
+	mt, err := f.tls.build(addrs, cfg.DataDir, time.Now(), logger)
+	if err != nil {
+		return err
+	}
+	cfg.PeerTLS = mt.peerClient
 
 	srv, err := server.New(cfg)
 	if err != nil {
@@ -274,17 +296,17 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 		srv.Stop()
 		return err
 	}
-	peerLns, err := listenAll("peers", addrs.listenPeer)
+	peerLns, err := listenAll("peers", addrs.listenPeer, addrs.peerTLS, mt.peerServer)
 	if err != nil {
 		return fail(err)
 	}
 	lns = append(lns, peerLns...)
-	clientLns, err := listenAll("clients", addrs.listenClient)
+	clientLns, err := listenAll("clients", addrs.listenClient, addrs.clientTLS, mt.client)
 	if err != nil {
 		return fail(err)
 	}
 	lns = append(lns, clientLns...)
-	metricsLns, err := listenAll("metrics", addrs.listenMetrics)
+	metricsLns, err := listenAll("metrics", addrs.listenMetrics, addrs.metricsTLS, mt.client)
 	if err != nil {
 		return fail(err)
 	}
@@ -296,7 +318,17 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	if err := srv.Start(mergeListeners(peerLns)); err != nil {
 		return fail(err)
 	}
-	g := etcdfe.NewGRPCServer(srv, etcdfe.Config{MaxRequestBytes: cfg.MaxRequestBytes})
+	feCfg := etcdfe.Config{MaxRequestBytes: cfg.MaxRequestBytes, MemberTLS: mt.memberClient}
+	// One gRPC server serves the plain and the TLS client listeners alike:
+	// TLS ends under the port mux, and these credentials read each
+	// connection's own TLS state (none on a plain listener).
+	if mt.client != nil {
+		feCfg.Creds = etcdfe.TLSInfoCredsWithoutIdentity()
+		if mt.clientCertAuth {
+			feCfg.Creds = etcdfe.TLSInfoCreds()
+		}
+	}
+	g := etcdfe.NewGRPCServer(srv, feCfg)
 	httpSrv := &http.Server{Handler: adminHandler, ReadHeaderTimeout: 10 * time.Second}
 	// Every client port serves gRPC and, for operators, HTTP/1.1 (package
 	// admin explains why it sniffs rather than routing through h2c).
@@ -322,7 +354,7 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	var checker *etcdfe.CorruptChecker
 	if f.corruptCheckTime > 0 {
 		checker, err = etcdfe.StartCorruptChecker(srv, etcdfe.CorruptCheckConfig{
-			Interval: f.corruptCheckTime, Logger: logger.With("component", "corrupt-check"),
+			Interval: f.corruptCheckTime, TLS: mt.memberClient, Logger: logger.With("component", "corrupt-check"),
 		})
 		if err != nil {
 			g.Stop()
@@ -338,7 +370,8 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	}
 	logger.Info("serving", "member-id", fmt.Sprintf("%x", srv.ID()), "cluster-id", fmt.Sprintf("%x", srv.ClusterID()),
 		"client", strings.Join(clientAddrs, ","), "peer", strings.Join(addrs.listenPeer, ","),
-		"metrics", strings.Join(metricsAddrs, ","), "data-dir", cfg.DataDir)
+		"metrics", strings.Join(metricsAddrs, ","), "data-dir", cfg.DataDir,
+		"client-tls", mt.client != nil, "peer-tls", mt.peerServer != nil || mt.peerClient != nil)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)

@@ -5,6 +5,7 @@ package main
 // and listening on every address they name.
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -13,8 +14,9 @@ import (
 	"sync"
 )
 
-// parseURLs parses a comma-separated list of http://host:port URLs (etcd's
-// URL-list flags). https and unix URLs are refused: Concord has no TLS yet.
+// parseURLs parses a comma-separated list of http:// or https://host:port
+// URLs (etcd's URL-list flags), keeping each URL's scheme: https makes that
+// listener (or link) TLS. unix and unixs URLs are refused.
 func parseURLs(flag, v string) ([]string, error) {
 	var out []string
 	for part := range strings.SplitSeq(v, ",") {
@@ -24,14 +26,14 @@ func parseURLs(flag, v string) ([]string, error) {
 		}
 		u, err := url.Parse(part)
 		if err != nil {
-			return nil, fmt.Errorf("--%s %q: want http://host:port", flag, part)
+			return nil, fmt.Errorf("--%s %q: want http://host:port or https://host:port", flag, part)
 		}
 		switch u.Scheme {
-		case "http":
-		case "https", "unix", "unixs":
-			return nil, fmt.Errorf("--%s %q: %s URLs are not supported (Concord has no TLS yet); use http://", flag, part, u.Scheme)
+		case "http", "https":
+		case "unix", "unixs":
+			return nil, fmt.Errorf("--%s %q: unix socket URLs are not supported; use http:// or https://", flag, part)
 		default:
-			return nil, fmt.Errorf("--%s %q: want http://host:port", flag, part)
+			return nil, fmt.Errorf("--%s %q: want http://host:port or https://host:port", flag, part)
 		}
 		if u.Path != "" && u.Path != "/" || u.RawQuery != "" {
 			return nil, fmt.Errorf("--%s %q: a URL here has no path", flag, part)
@@ -39,7 +41,7 @@ func parseURLs(flag, v string) ([]string, error) {
 		if err := checkHostPort(flag, u.Host); err != nil {
 			return nil, err
 		}
-		out = append(out, "http://"+u.Host)
+		out = append(out, u.Scheme+"://"+u.Host)
 	}
 	if len(out) == 0 {
 		return nil, fmt.Errorf("--%s: no URL in %q", flag, v)
@@ -51,9 +53,29 @@ func parseURLs(flag, v string) ([]string, error) {
 func urlHosts(urls []string) []string {
 	out := make([]string, len(urls))
 	for i, u := range urls {
-		out[i] = strings.TrimPrefix(u, "http://")
+		_, out[i], _ = strings.Cut(u, "://")
 	}
 	return out
+}
+
+// isHTTPS reports whether a URL from parseURLs (or a peer URL) is https.
+func isHTTPS(u string) bool { return strings.HasPrefix(u, "https://") }
+
+// urlsSecure returns, for each URL, whether it is https.
+func urlsSecure(urls []string) []bool {
+	out := make([]bool, len(urls))
+	for i, u := range urls {
+		out[i] = isHTTPS(u)
+	}
+	return out
+}
+
+// scheme is the URL scheme of a plain or TLS listener.
+func scheme(secure bool) string {
+	if secure {
+		return "https"
+	}
+	return "http"
 }
 
 // listenAddrs expands one listen address into what to bind: "localhost"
@@ -67,9 +89,10 @@ func listenAddrs(hostport string) (required string, optional []string) {
 	return net.JoinHostPort("127.0.0.1", port), []string{net.JoinHostPort("::1", port)}
 }
 
-// listenAll binds every address (expanded by listenAddrs). On error it
-// closes what it bound.
-func listenAll(what string, addrs []string) ([]net.Listener, error) {
+// listenAll binds every address (expanded by listenAddrs). An address whose
+// secure entry is true is served over TLS with tc (secure may be nil: all
+// plain). On error it closes what it bound.
+func listenAll(what string, addrs []string, secure []bool, tc *tls.Config) ([]net.Listener, error) {
 	var lns []net.Listener
 	fail := func(err error) ([]net.Listener, error) {
 		for _, ln := range lns {
@@ -77,16 +100,24 @@ func listenAll(what string, addrs []string) ([]net.Listener, error) {
 		}
 		return nil, err
 	}
-	for _, a := range addrs {
+	for i, a := range addrs {
+		wrap := func(ln net.Listener) net.Listener { return ln }
+		if i < len(secure) && secure[i] {
+			if tc == nil {
+				// serverTLSFlags.check refuses this combination first.
+				return fail(fmt.Errorf("listen for %s on %s: https without TLS configuration", what, a))
+			}
+			wrap = func(ln net.Listener) net.Listener { return tls.NewListener(ln, tc) }
+		}
 		req, opt := listenAddrs(a)
 		ln, err := net.Listen("tcp", req)
 		if err != nil {
 			return fail(fmt.Errorf("listen for %s on %s: %w", what, a, err))
 		}
-		lns = append(lns, ln)
+		lns = append(lns, wrap(ln))
 		for _, o := range opt {
 			if ln, err := net.Listen("tcp", o); err == nil {
-				lns = append(lns, ln)
+				lns = append(lns, wrap(ln))
 			}
 		}
 	}
@@ -163,13 +194,17 @@ func (m *mergedListener) Close() error {
 func (m *mergedListener) Addr() net.Addr { return m.lns[0].Addr() }
 
 // serverAddrs are the resolved listen and advertise addresses of a member:
-// etcd's URL-list flags when given, else Concord's host:port flags.
+// etcd's URL-list flags when given, else Concord's host:port flags (which
+// are always plain http).
 type serverAddrs struct {
 	listenClient    []string // host:port
-	advertiseClient []string // http://host:port
+	clientTLS       []bool   // per listenClient: https
+	advertiseClient []string // http(s)://host:port
 	listenPeer      []string // host:port
-	advertisePeer   string   // http://host:port, this member's --initial-cluster URL
+	peerTLS         []bool   // per listenPeer: https
+	advertisePeer   string   // http(s)://host:port, this member's --initial-cluster URL
 	listenMetrics   []string // host:port; may be empty
+	metricsTLS      []bool   // per listenMetrics: https
 }
 
 func (f serverFlags) addrs() (serverAddrs, error) {
@@ -179,13 +214,15 @@ func (f serverFlags) addrs() (serverAddrs, error) {
 		if err != nil {
 			return a, err
 		}
-		a.listenClient = urlHosts(urls)
+		a.listenClient, a.clientTLS = urlHosts(urls), urlsSecure(urls)
 	} else {
 		if err := checkHostPort("listen-client", f.listenClient); err != nil {
 			return a, err
 		}
-		a.listenClient = []string{f.listenClient}
+		a.listenClient, a.clientTLS = []string{f.listenClient}, []bool{false}
 	}
+	// The Concord host:port flags take the scheme of the first listen URL.
+	clientScheme := scheme(a.clientTLS[0])
 	switch {
 	case f.advertiseClientURLs != "":
 		urls, err := parseURLs("advertise-client-urls", f.advertiseClientURLs)
@@ -197,10 +234,10 @@ func (f serverFlags) addrs() (serverAddrs, error) {
 		if err := checkHostPort("advertise-client", f.advertiseClient); err != nil {
 			return a, err
 		}
-		a.advertiseClient = []string{"http://" + f.advertiseClient}
+		a.advertiseClient = []string{clientScheme + "://" + f.advertiseClient}
 	default:
-		for _, h := range a.listenClient {
-			a.advertiseClient = append(a.advertiseClient, "http://"+h)
+		for i, h := range a.listenClient {
+			a.advertiseClient = append(a.advertiseClient, scheme(a.clientTLS[i])+"://"+h)
 		}
 	}
 	if f.listenPeerURLs != "" {
@@ -208,12 +245,12 @@ func (f serverFlags) addrs() (serverAddrs, error) {
 		if err != nil {
 			return a, err
 		}
-		a.listenPeer = urlHosts(urls)
+		a.listenPeer, a.peerTLS = urlHosts(urls), urlsSecure(urls)
 	} else {
 		if err := checkHostPort("listen-peer", f.listenPeer); err != nil {
 			return a, err
 		}
-		a.listenPeer = []string{f.listenPeer}
+		a.listenPeer, a.peerTLS = []string{f.listenPeer}, []bool{false}
 	}
 	switch {
 	case f.initialAdvertisePeerURLs != "":
@@ -225,20 +262,21 @@ func (f serverFlags) addrs() (serverAddrs, error) {
 	case f.advertisePeer != "":
 		a.advertisePeer = f.advertisePeer
 	default:
-		a.advertisePeer = "http://" + a.listenPeer[0]
+		a.advertisePeer = scheme(a.peerTLS[0]) + "://" + a.listenPeer[0]
 	}
 	if f.listenMetricsURLs != "" {
 		urls, err := parseURLs("listen-metrics-urls", f.listenMetricsURLs)
 		if err != nil {
 			return a, err
 		}
-		a.listenMetrics = urlHosts(urls)
+		a.listenMetrics, a.metricsTLS = urlHosts(urls), urlsSecure(urls)
 	}
 	if f.adminListen != "" {
 		if err := checkHostPort("admin-listen", f.adminListen); err != nil {
 			return a, err
 		}
 		a.listenMetrics = append(a.listenMetrics, f.adminListen)
+		a.metricsTLS = append(a.metricsTLS, false)
 	}
 	return a, nil
 }

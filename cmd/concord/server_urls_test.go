@@ -15,8 +15,11 @@ func TestParseURLs(t *testing.T) {
 	}{
 		{"http://localhost:2379", []string{"http://localhost:2379"}, ""},
 		{"http://127.0.0.1:2379, http://10.0.0.1:2379/", []string{"http://127.0.0.1:2379", "http://10.0.0.1:2379"}, ""},
-		{"https://127.0.0.1:2379", nil, "no TLS"},
-		{"unix://x:1", nil, "no TLS"},
+		{"https://127.0.0.1:2379", []string{"https://127.0.0.1:2379"}, ""},
+		{"http://127.0.0.1:1,https://127.0.0.1:2", []string{"http://127.0.0.1:1", "https://127.0.0.1:2"}, ""},
+		{"unix://x:1", nil, "unix socket URLs are not supported"},
+		{"unixs://x:1", nil, "unix socket URLs are not supported"},
+		{"ftp://127.0.0.1:1", nil, "want http://host:port or https://host:port"},
 		{"127.0.0.1:2379", nil, "want http://host:port"},
 		{"http://127.0.0.1", nil, "host:port"},
 		{"http://127.0.0.1:2379/v3", nil, "no path"},
@@ -147,7 +150,7 @@ func TestServerFlagErrors(t *testing.T) {
 		{"advertised peer URL", func(f *serverFlags) {
 			f.initialCluster, f.initialAdvertisePeerURLs = "a=http://127.0.0.1:1", "http://127.0.0.1:2"
 		}},
-		{"no TLS", func(f *serverFlags) { f.listenClientURLs = "https://127.0.0.1:2379" }},
+		{"TLS key/cert (--cert-file, --key-file) must be provided", func(f *serverFlags) { f.listenClientURLs = "https://127.0.0.1:2379" }},
 		{"auto-compaction", func(f *serverFlags) { f.autoCompactionMode, f.autoCompactionRetention = "revision", "1h" }},
 		{"corrupt-check-time", func(f *serverFlags) { f.corruptCheckTime = -time.Second }},
 	}

@@ -24,7 +24,9 @@ func IsHTTP2Preface(b []byte) bool { return len(b) >= 3 && string(b[:3]) == http
 
 // PortMux splits one listener into two by protocol: connections opening
 // with the HTTP/2 preface go to GRPC(), all others to HTTP(). See the
-// package doc for why.
+// package doc for why. On a TLS port the listener is a tls.NewListener, so
+// TLS ends before the mux and the sniff reads plaintext (the handshake runs
+// in the per-connection goroutine, under the same sniff timeout).
 type PortMux struct {
 	ln   net.Listener
 	grpc *subListener
@@ -127,6 +129,11 @@ type prefixConn struct {
 	net.Conn
 	prefix []byte
 }
+
+// NetConn returns the connection underneath (a *tls.Conn on a TLS client
+// port), as tls.Conn.NetConn does, so gRPC's transport credentials can
+// reach the TLS state of a connection the mux already handed over.
+func (c *prefixConn) NetConn() net.Conn { return c.Conn }
 
 func (c *prefixConn) Read(p []byte) (int, error) {
 	if len(c.prefix) > 0 {

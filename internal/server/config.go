@@ -190,22 +190,24 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// PeerAddr returns the host:port of a peer URL such as http://127.0.0.1:2380.
+// PeerAddr returns the host:port of a peer URL such as http://127.0.0.1:2380
+// or https://10.0.0.1:2380 (https: the link is TLS; see Config.PeerTLS).
 func PeerAddr(raw string) (string, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "", fmt.Errorf("bad peer URL %q: %w", raw, err)
 	}
-	if u.Scheme != "http" {
-		return "", fmt.Errorf("bad peer URL %q: scheme must be http", raw)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "", fmt.Errorf("bad peer URL %q: scheme must be http or https", raw)
 	}
 	if u.Host == "" || u.Port() == "" {
-		return "", fmt.Errorf("bad peer URL %q: want http://host:port", raw)
+		return "", fmt.Errorf("bad peer URL %q: want http://host:port or https://host:port", raw)
 	}
 	return u.Host, nil
 }
 
-// ParseInitialCluster parses "name=http://host:port,name2=...".
+// ParseInitialCluster parses "name=http://host:port,name2=..." (https URLs
+// too).
 func ParseInitialCluster(s string) ([]Peer, error) {
 	var peers []Peer
 	for _, part := range strings.Split(s, ",") {

@@ -130,7 +130,7 @@ func discoverIdentity(cfg Config, selfURL string, logger *slog.Logger) (identity
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		body, err := transport.Request(ctx, addr, 0, []byte{opMembers})
+		body, err := transport.Request(ctx, addr, cfg.PeerTLS, 0, []byte{opMembers})
 		cancel()
 		if err != nil {
 			errs = append(errs, err)
@@ -225,7 +225,7 @@ func (s *Server) askMember(ctx context.Context, id uint64, req []byte) ([]byte, 
 	if err != nil {
 		return nil, err
 	}
-	body, err := transport.Request(ctx, addr, s.clusterID, req)
+	body, err := transport.Request(ctx, addr, s.cfg.PeerTLS, s.clusterID, req)
 	var re *transport.RemoteError
 	if errors.As(err, &re) {
 		for _, known := range remoteErrors {

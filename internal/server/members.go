@@ -110,7 +110,8 @@ func (m *membership) err() error {
 // ---- pure rules (table-tested) ----
 
 // ValidatePeerURLs checks URLs given to add or update a member: at least
-// one, each http://host:port with nothing after the port, no duplicates.
+// one, each http://host:port or https://host:port with nothing after the
+// port, no duplicates.
 func ValidatePeerURLs(urls []string) error {
 	if len(urls) == 0 {
 		return ErrMemberBadURLs
@@ -118,7 +119,7 @@ func ValidatePeerURLs(urls []string) error {
 	seen := map[string]bool{}
 	for _, raw := range urls {
 		u, err := url.Parse(raw)
-		if err != nil || u.Scheme != "http" || u.Host == "" || u.Port() == "" || u.Hostname() == "" ||
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Port() == "" || u.Hostname() == "" ||
 			(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
 			return ErrMemberBadURLs
 		}

@@ -28,6 +28,20 @@
 //
 // All integers are big-endian.
 //
+// # TLS
+//
+// With Config.TLS set, every connection the Transport dials — message,
+// snapshot and request streams, and the package function Request given a
+// *tls.Config — is a TLS client that completes its handshake, within
+// DialTimeout, before the hello below; the server name verified is the
+// peer address's host unless the config names one. Inbound TLS is the
+// caller's: it hands Serve a listener from tls.NewListener, and the
+// Transport completes each accepted connection's handshake (same bound)
+// before reading the hello, so a refused certificate is logged as such. The
+// framing below is unchanged inside TLS. TLS connections are closed without
+// close_notify (every stream delimits its own data), so closing one never
+// waits on a peer that stopped reading.
+//
 // # Handshake
 //
 // Hello, sent by the dialer, 32 bytes:

@@ -240,6 +240,11 @@ func (t *Transport) dial(ctx context.Context, to uint64, addr string, kind strea
 	if err := conn.SetDeadline(time.Now().Add(t.cfg.DialTimeout)); err != nil {
 		return fail(fmt.Errorf("transport: handshake with member %d at %s: %w", to, addr, err))
 	}
+	secured, err := clientTLS(ctx, conn, addr, t.cfg.TLS)
+	if err != nil {
+		return fail(fmt.Errorf("transport: member %d: %w", to, err))
+	}
+	conn = secured
 	hb := hello{version: protocolVersion, kind: kind, clusterID: t.cfg.ClusterID, from: t.cfg.ID, to: to}.marshal()
 	if _, err := conn.Write(hb[:]); err != nil {
 		return fail(fmt.Errorf("transport: handshake with member %d at %s: %w", to, addr, err))

@@ -2,6 +2,8 @@ package transport
 
 import (
 	"bufio"
+	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,10 +55,21 @@ func (t *Transport) acceptLoop(ln net.Listener) {
 // serveConn runs the acceptor's side of one connection: handshake, then the
 // stream's kind decides the rest. It owns conn.
 func (t *Transport) serveConn(conn net.Conn) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		conn = hardCloseConn{tc}
+	}
 	defer conn.Close()
 	stopClose := closeOnDone(t.ctx, conn)
 	defer stopClose()
 	log := t.log.With(slog.String("remote", conn.RemoteAddr().String()))
+	if tc, ok := conn.(hardCloseConn); ok {
+		// Handshake explicitly, so a peer with a certificate we do not trust
+		// is logged as such rather than as a bad hello.
+		if err := t.serverTLS(tc.Conn); err != nil {
+			log.Warn("transport: refused peer connection", slog.Any("err", err))
+			return
+		}
+	}
 
 	h, err := t.acceptHandshake(conn)
 	if err != nil {
@@ -181,4 +194,15 @@ func readFrame(r io.Reader, hdr, buf []byte, maxBytes int) (*raftpb.Message, []b
 		return nil, buf, fmt.Errorf("%w: %w", ErrBadFrame, err)
 	}
 	return m, buf, nil
+}
+
+// serverTLS completes the TLS handshake of an inbound connection within
+// DialTimeout (the same bound as the hello that follows).
+func (t *Transport) serverTLS(c *tls.Conn) error {
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.DialTimeout)
+	defer cancel()
+	if err := c.HandshakeContext(ctx); err != nil {
+		return fmt.Errorf("%w: TLS handshake: %w", ErrBadHandshake, err)
+	}
+	return nil
 }

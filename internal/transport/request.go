@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,7 +74,9 @@ func checkRequest(h hello, clusterID uint64) (replyCode, string, bool) {
 // and returns its answer. clusterID 0 is accepted by any cluster; otherwise
 // a member of another cluster refuses. It dials a connection of its own, so
 // it needs no Transport: a member that does not know its ids yet can use it.
-func Request(ctx context.Context, addr string, clusterID uint64, req []byte) ([]byte, error) {
+// A non-nil tc makes the connection a TLS client with that configuration,
+// as Config.TLS does for a Transport's streams.
+func Request(ctx context.Context, addr string, tc *tls.Config, clusterID uint64, req []byte) ([]byte, error) {
 	if len(req) > MaxRequestBytes {
 		return nil, fmt.Errorf("%w: request of %d bytes", ErrFrameTooLarge, len(req))
 	}
@@ -88,6 +91,11 @@ func Request(ctx context.Context, addr string, clusterID uint64, req []byte) ([]
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
 	}
+	secured, err := clientTLS(ctx, conn, addr, tc)
+	if err != nil {
+		return nil, requestErr(ctx, addr, err)
+	}
+	conn = secured
 	hb := hello{version: protocolVersion, kind: kindRequest, clusterID: clusterID}.marshal()
 	msg := make([]byte, 0, len(hb)+4+len(req))
 	msg = append(msg, hb[:]...)

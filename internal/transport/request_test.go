@@ -89,7 +89,7 @@ func TestRequest(t *testing.T) {
 		{"no request handler", plain.addr, 0, "x", "", "answers no requests"},
 	}
 	for _, tt := range tests {
-		got, err := Request(ctx, tt.addr, tt.clusterID, []byte(tt.body))
+		got, err := Request(ctx, tt.addr, nil, tt.clusterID, []byte(tt.body))
 		if tt.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Errorf("Request(%s) = %q, %v; want error containing %q", tt.name, got, err, tt.wantErr)
@@ -101,10 +101,10 @@ func TestRequest(t *testing.T) {
 		}
 	}
 	var re *RemoteError
-	if _, err := Request(ctx, addr, 0, []byte("fail")); !errors.As(err, &re) {
+	if _, err := Request(ctx, addr, nil, 0, []byte("fail")); !errors.As(err, &re) {
 		t.Errorf("a handler's error is %T, want *RemoteError", err)
 	}
-	if _, err := Request(ctx, deadAddr(t), 0, nil); err == nil {
+	if _, err := Request(ctx, deadAddr(t), nil, 0, nil); err == nil {
 		t.Error("Request to a dead address succeeded")
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -221,6 +222,10 @@ type Cluster struct {
 	Opts    ClusterOptions
 	Members []*Member
 
+	// clientTLS, when set before launch, is the TLS every client of the
+	// harness uses (members serving https client URLs).
+	clientTLS *tls.Config
+
 	mu      sync.Mutex
 	clients []*clientv3.Client
 	all     *clientv3.Client
@@ -318,7 +323,7 @@ func (c *Cluster) launch(t *testing.T) {
 	for i := range c.Members {
 		c.connect(i)
 	}
-	all, err := newClient(c.Endpoints())
+	all, err := newClientTLS(c.Endpoints(), c.clientTLS)
 	if err != nil {
 		t.Fatalf("connecting to all endpoints: %v", err)
 	}
@@ -335,9 +340,15 @@ func tail(s string, n int) string {
 }
 
 func newClient(endpoints []string) (*clientv3.Client, error) {
+	return newClientTLS(endpoints, nil)
+}
+
+// newClientTLS is newClient over TLS when tc is non-nil.
+func newClientTLS(endpoints []string, tc *tls.Config) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
+		TLS:         tc,
 		Logger:      zap.NewNop(),
 	})
 }
@@ -363,7 +374,7 @@ func (c *Cluster) All() *clientv3.Client { return c.all }
 
 func (c *Cluster) connect(i int) {
 	c.t.Helper()
-	cli, err := newClient([]string{c.Members[i].ClientAddr})
+	cli, err := newClientTLS([]string{c.Members[i].ClientAddr}, c.clientTLS)
 	if err != nil {
 		c.t.Fatalf("connecting to %s: %v", c.Members[i].Name, err)
 	}
