@@ -148,7 +148,7 @@ func (a *Applier) applyAuth(cmd *command.Command) Result {
 		a.auth.Disable()
 		a.logger.Info("authentication disabled", "auth-revision", a.auth.Revision())
 	case *command.Command_Authenticate:
-		return a.applyAuthenticate(op.Authenticate, cmd.GetStamp())
+		return a.applyAuthenticate(op.Authenticate)
 	case *command.Command_AuthUserAdd:
 		r := op.AuthUserAdd
 		err = a.auth.UserAdd(r.GetName(), r.GetHashedPassword(), r.GetNoPassword())
@@ -188,7 +188,7 @@ func (a *Applier) applyAuth(cmd *command.Command) Result {
 // applyAuthenticate confirms, at this log position, that the user whose
 // password the proposer checked may still log in, and answers with the auth
 // revision its token is issued at (etcd: the applied Authenticate).
-func (a *Applier) applyAuthenticate(r *command.AuthenticateRequest, stamp int64) Result {
+func (a *Applier) applyAuthenticate(r *command.AuthenticateRequest) Result {
 	rev := a.store.Rev()
 	if !a.auth.Enabled() {
 		return Result{Rev: rev, Err: auth.ErrAuthNotEnabled}
@@ -198,7 +198,7 @@ func (a *Applier) applyAuthenticate(r *command.AuthenticateRequest, stamp int64)
 		return Result{Rev: rev, Err: auth.ErrAuthFailed}
 	}
 	return Result{Rev: rev, Resp: &command.AuthenticateResponse{
-		Name: r.GetName(), SimpleToken: r.GetSimpleToken(), Revision: a.auth.Revision(), Stamp: stamp,
+		Name: r.GetName(), SimpleToken: r.GetSimpleToken(), Revision: a.auth.Revision(),
 	}}
 }
 

@@ -2728,14 +2728,10 @@ func (x *AuthenticateRequest) GetSystem() bool {
 }
 
 type AuthenticateResponse struct {
-	state       protoimpl.MessageState `protogen:"open.v1"`
-	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	SimpleToken string                 `protobuf:"bytes,2,opt,name=simple_token,json=simpleToken,proto3" json:"simple_token,omitempty"`
-	Revision    uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
-	// stamp is the command's stamp: when the token was issued. A member
-	// replaying the log after a restart does not revive tokens whose TTL ran
-	// out long ago.
-	Stamp         int64 `protobuf:"varint,4,opt,name=stamp,proto3" json:"stamp,omitempty"`
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	SimpleToken   string                 `protobuf:"bytes,2,opt,name=simple_token,json=simpleToken,proto3" json:"simple_token,omitempty"`
+	Revision      uint64                 `protobuf:"varint,3,opt,name=revision,proto3" json:"revision,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2787,13 +2783,6 @@ func (x *AuthenticateResponse) GetSimpleToken() string {
 func (x *AuthenticateResponse) GetRevision() uint64 {
 	if x != nil {
 		return x.Revision
-	}
-	return 0
-}
-
-func (x *AuthenticateResponse) GetStamp() int64 {
-	if x != nil {
-		return x.Stamp
 	}
 	return 0
 }
@@ -3567,12 +3556,11 @@ const file_command_proto_rawDesc = "" +
 	"\x13AuthenticateRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fsimple_token\x18\x03 \x01(\tR\vsimpleToken\x12\x16\n" +
-	"\x06system\x18\x04 \x01(\bR\x06system\"\x7f\n" +
+	"\x06system\x18\x04 \x01(\bR\x06system\"i\n" +
 	"\x14AuthenticateResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
 	"\fsimple_token\x18\x02 \x01(\tR\vsimpleToken\x12\x1a\n" +
-	"\brevision\x18\x03 \x01(\x04R\brevision\x12\x14\n" +
-	"\x05stamp\x18\x04 \x01(\x03R\x05stamp\"r\n" +
+	"\brevision\x18\x03 \x01(\x04R\brevision\"r\n" +
 	"\x12AuthUserAddRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1f\n" +
 	"\vno_password\x18\x03 \x01(\bR\n" +

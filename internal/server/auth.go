@@ -34,10 +34,14 @@ type authState struct {
 	// authenticate commands apply, so any member accepts any token.
 	simple *auth.SimpleTokens
 	// jwt signs and verifies tokens when --auth-token is jwt; nil for simple.
-	jwt    *auth.JWT
-	ttl    time.Duration // of simple tokens
-	cost   int
-	tokens atomic.Uint64 // index part of simple tokens made here
+	jwt  *auth.JWT
+	ttl  time.Duration // of simple tokens
+	cost int
+	// replayedUpTo is the last log index found on disk at start: logins up
+	// to it are replays of logins from before the restart, whose tokens
+	// died with the process (as etcd's do) and are not registered again.
+	replayedUpTo uint64
+	tokens       atomic.Uint64 // index part of simple tokens made here
 }
 
 func (s *Server) clockNow() time.Time {
@@ -102,15 +106,29 @@ func (s *Server) AuthEnabled() bool { return s.applier.Auth().Enabled() }
 // of the moment it is presented (a write is still refused at apply if auth
 // changes before it commits), while a JWT carries the revision it was
 // signed at, so any auth change makes it old and clients log in again.
-func (s *Server) SubjectFromToken(token string) (auth.Subject, error) {
+//
+// A simple token is good on every member as soon as Authenticate returned
+// it: a member that does not know the token yet may simply not have
+// applied the login, so it catches up with a ReadIndex round and looks
+// again before refusing (etcd waits for the token's raft index instead).
+func (s *Server) SubjectFromToken(ctx context.Context, token string) (auth.Subject, error) {
 	if s.au.jwt != nil {
 		return s.au.jwt.Verify(token, s.clockNow())
 	}
-	if sub, ok := s.au.simple.Lookup(token); ok {
-		sub.Revision = s.applier.Auth().Revision()
-		return sub, nil
+	if auth.ParseSimpleToken(token) != nil {
+		return auth.Subject{}, auth.ErrInvalidAuthToken
 	}
-	return auth.Subject{}, auth.ErrInvalidAuthToken
+	sub, ok := s.au.simple.Lookup(token)
+	if !ok {
+		if err := s.linearize(ctx); err != nil {
+			return auth.Subject{}, err
+		}
+		if sub, ok = s.au.simple.Lookup(token); !ok {
+			return auth.Subject{}, auth.ErrInvalidAuthToken
+		}
+	}
+	sub.Revision = s.applier.Auth().Revision()
+	return sub, nil
 }
 
 // authInfo is the requester as recorded in a command.
@@ -140,9 +158,9 @@ func (s *Server) RequireRead(ctx context.Context, key, rangeEnd []byte) error {
 	return s.applier.Auth().Check(subjectOf(ctx), auth.ActionRead, key, rangeEnd)
 }
 
-// tokenRegistered feeds this member's simple-token table from an applied
-// command (stateMachine.Apply calls it for every entry).
-func (s *Server) tokenRegistered(res apply.Result) {
+// tokenRegistered feeds this member's simple-token table from the entry at
+// index (stateMachine.Apply calls it for every entry).
+func (s *Server) tokenRegistered(index uint64, res apply.Result) {
 	if res.TokensRevoked != "" {
 		s.au.simple.InvalidateUser(res.TokensRevoked)
 	}
@@ -154,10 +172,7 @@ func (s *Server) tokenRegistered(res apply.Result) {
 	if !ok || r.GetSimpleToken() == "" {
 		return
 	}
-	// A login replayed from the log long after it happened (a restart)
-	// would otherwise revive its token for a full TTL. Issue time is the
-	// proposer's wall clock; the TTL dwarfs clock skew between members.
-	if time.Since(time.Unix(0, r.GetStamp())) > s.au.ttl {
+	if index <= s.au.replayedUpTo {
 		return
 	}
 	s.au.simple.Register(r.GetSimpleToken(), auth.Subject{User: r.GetName(), Revision: r.GetRevision()})

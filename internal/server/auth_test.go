@@ -20,7 +20,7 @@ func loginAs(t *testing.T, s *Server, name, password string) (context.Context, s
 	if err != nil {
 		t.Fatalf("Authenticate(%s): %v", name, err)
 	}
-	sub, err := s.SubjectFromToken(tok)
+	sub, err := s.SubjectFromToken(context.Background(), tok)
 	if err != nil || sub.User != name {
 		t.Fatalf("SubjectFromToken(token of %s) = %+v, %v", name, sub, err)
 	}
@@ -125,7 +125,7 @@ func TestAuthOnOneMember(t *testing.T) {
 	if _, _, err := s.Range(alice, &command.RangeRequest{Key: []byte("b")}); !errors.Is(err, auth.ErrAuthOldRevision) {
 		t.Errorf("alice get b with a subject from before the revoke = %v, want %v", err, auth.ErrAuthOldRevision)
 	}
-	sub, err := s.SubjectFromToken(aliceTok)
+	sub, err := s.SubjectFromToken(context.Background(), aliceTok)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestAuthOnOneMember(t *testing.T) {
 	if _, err := s.UserDelete(root, "alice"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.SubjectFromToken(aliceTok); !errors.Is(err, auth.ErrInvalidAuthToken) {
+	if _, err := s.SubjectFromToken(context.Background(), aliceTok); !errors.Is(err, auth.ErrInvalidAuthToken) {
 		t.Errorf("token of a deleted user: %v, want %v", err, auth.ErrInvalidAuthToken)
 	}
 
@@ -157,10 +157,10 @@ func TestAuthOnOneMember(t *testing.T) {
 	// Simple tokens die after their TTL without use.
 	_, rootTok := loginAs(t, s, "root", "rootpw")
 	clock.Advance(DefaultAuthTokenTTL + time.Second)
-	if _, err := s.SubjectFromToken(rootTok); !errors.Is(err, auth.ErrInvalidAuthToken) {
+	if _, err := s.SubjectFromToken(context.Background(), rootTok); !errors.Is(err, auth.ErrInvalidAuthToken) {
 		t.Errorf("token unused for longer than its TTL: %v, want %v", err, auth.ErrInvalidAuthToken)
 	}
-	if _, err := s.SubjectFromToken("garbage"); !errors.Is(err, auth.ErrInvalidAuthToken) {
+	if _, err := s.SubjectFromToken(context.Background(), "garbage"); !errors.Is(err, auth.ErrInvalidAuthToken) {
 		t.Errorf("garbage token: %v, want %v", err, auth.ErrInvalidAuthToken)
 	}
 }

@@ -238,8 +238,8 @@ func (sm *stateMachine) Apply(index uint64, data []byte) error {
 	if err != nil {
 		return err
 	}
-	(*Server)(sm).notifyWatchers(res)  // watch.go; before the proposer wakes
-	(*Server)(sm).tokenRegistered(res) // auth.go; before the proposer wakes
+	(*Server)(sm).notifyWatchers(res)         // watch.go; before the proposer wakes
+	(*Server)(sm).tokenRegistered(index, res) // auth.go; before the proposer wakes
 	if len(res.Leases) > 0 {
 		(*Server)(sm).observeLeases(id, res.Leases)
 	}

@@ -163,6 +163,9 @@ func New(cfg Config) (*Server, error) {
 			return nil, fmt.Errorf("server: data dir %s belongs to member %q, not %q", cfg.DataDir, p.id.Name, cfg.Name)
 		}
 		boot.Snapshot, boot.HardState, boot.Entries = p.snapshot, p.hs, p.entries
+		if n := len(p.entries); n > 0 {
+			s.au.replayedUpTo = p.entries[n-1].GetIndex()
+		}
 		logger.Info("restarting from disk", "snapshot-index", snapIndex(p.snapshot), "entries", len(p.entries), "commit", p.hs.Commit)
 	}
 	// Request ids: the member id's low 16 bits, then the start time in

@@ -38,16 +38,15 @@ func tokenFromContext(ctx context.Context) (string, bool) {
 	return "", false
 }
 
-// withSubject resolves who makes the call into ctx. With auth off it
-// changes nothing (tokens are ignored, as etcd does). A token that does not
+// withSubject resolves who makes the call into ctx. A token that does not
 // resolve fails the call; no token and no client certificate leave an empty
-// subject, which only calls needing no identity accept.
+// subject, which only calls needing no identity accept. With auth off here,
+// tokens are ignored (as etcd does), but a certificate's CN is still
+// recorded: this member may not have applied an AuthEnable that a write
+// will meet at apply, and the write must then carry who sent it.
 func withSubject(ctx context.Context, s *server.Server) (context.Context, error) {
-	if !s.AuthEnabled() {
-		return ctx, nil
-	}
-	if tok, ok := tokenFromContext(ctx); ok {
-		sub, err := s.SubjectFromToken(tok)
+	if tok, ok := tokenFromContext(ctx); ok && s.AuthEnabled() {
+		sub, err := s.SubjectFromToken(ctx, tok)
 		if err != nil {
 			return nil, toGRPC(err)
 		}
