@@ -14,18 +14,21 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-race_pkgs="./internal/raftnode/... ./internal/wal/... ./internal/snap/... ./internal/mvcc/... ./internal/apply/... ./internal/transport/... ./internal/watch/... ./internal/lease/... ./internal/server/..."
+race_pkgs="./internal/raftnode/... ./internal/wal/... ./internal/snap/... ./internal/mvcc/... ./internal/apply/... ./internal/transport/... ./internal/watch/... ./internal/lease/... ./internal/server/... ./internal/auth/... ./internal/tlsconf/..."
 echo "== go test -race (core packages)"
 go test -race -count=1 $race_pkgs
 
 echo "== go test (everything else)"
-others=$(go list ./... | grep -v -E '/internal/(raftnode|wal|snap|mvcc|apply|transport|watch|lease|server)($|/)')
+others=$(go list ./... | grep -v -E '/internal/(raftnode|wal|snap|mvcc|apply|transport|watch|lease|server|auth|tlsconf)($|/)')
 go test -count=1 -timeout 15m $others
 
 echo "== fuzz (short)"
 fuzztime=${FUZZTIME:-10s}
 go test -run '^$' -fuzz '^FuzzDecodeRecord$' -fuzztime "$fuzztime" ./internal/wal
 go test -run '^$' -fuzz '^FuzzApply$' -fuzztime "$fuzztime" ./internal/apply
+go test -run '^$' -fuzz '^FuzzJWTVerify$' -fuzztime "$fuzztime" ./internal/auth
+go test -run '^$' -fuzz '^FuzzParseSimpleToken$' -fuzztime "$fuzztime" ./internal/auth
+go test -run '^$' -fuzz '^FuzzDecodeStore$' -fuzztime "$fuzztime" ./internal/auth
 
 # bench/ is a module of its own (it builds etcd from its Go module), so
 # `go vet ./...` above does not reach it.
