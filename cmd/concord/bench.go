@@ -332,15 +332,16 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// dialConns opens n clients (gRPC connections) to eps; closeAll closes them.
-func dialConns(eps []string, n int, timeout time.Duration) (clients []*clientv3.Client, closeAll func(), err error) {
+// dialConns opens n clients (gRPC connections) to eps, each with the flags'
+// TLS and credentials; closeAll closes them.
+func dialConns(d *dialer, eps []string, n int) (clients []*clientv3.Client, closeAll func(), err error) {
 	closeAll = func() {
 		for _, c := range clients {
 			c.Close()
 		}
 	}
 	for range n {
-		c, err := dial(eps, timeout)
+		c, err := d.dialTo(eps)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -355,15 +356,16 @@ func runBench(cmd *cobra.Command, f *benchFlags, name string, total int, params 
 	if err := f.validate(); err != nil {
 		return err
 	}
-	eps, err := f.conn.resolve(cmd.Flags())
+	d, err := f.conn.dialer(cmd)
 	if err != nil {
 		return err
 	}
+	eps := d.endpoints()
 	// Ctrl-C ends the run early but still prints what was measured.
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt)
 	defer stop()
 
-	probeClient, err := dial(eps, f.conn.dialTimeout)
+	probeClient, err := d.dial()
 	if err != nil {
 		return err
 	}
@@ -379,7 +381,7 @@ func runBench(cmd *cobra.Command, f *benchFlags, name string, total int, params 
 		return err
 	}
 
-	clients, closeAll, err := dialConns(eps, f.conns, f.conn.dialTimeout)
+	clients, closeAll, err := dialConns(d, eps, f.conns)
 	if err != nil {
 		return err
 	}

@@ -84,7 +84,7 @@ func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOption
 	if err := f.validate(); err != nil {
 		return err
 	}
-	eps, err := f.conn.resolve(cmd.Flags())
+	d, err := f.conn.dialer(cmd)
 	if err != nil {
 		return err
 	}
@@ -95,7 +95,7 @@ func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOption
 		ctx, cancel = context.WithTimeout(ctx, f.timeout)
 		defer cancel()
 	}
-	clients, closeAll, err := dialConns(eps, f.conns, f.conn.dialTimeout)
+	clients, closeAll, err := dialConns(d, d.endpoints(), f.conns)
 	if err != nil {
 		return err
 	}
@@ -205,7 +205,7 @@ func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOption
 	}
 	mu.Unlock()
 	report := benchReport{
-		Benchmark: name, Endpoints: eps, Conns: f.conns, Clients: o.streams * o.watchersPerStream, Total: int(want),
+		Benchmark: name, Endpoints: d.endpoints(), Conns: f.conns, Clients: o.streams * o.watchersPerStream, Total: int(want),
 		Params: map[string]any{
 			"streams": o.streams, "watchers_per_stream": o.watchersPerStream,
 			"put_total": o.putTotal, "put_rate": o.putRate, "key_size": o.keySize, "val_size": o.valSize,

@@ -9,16 +9,23 @@ package main
 // that formats the answer.
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -40,16 +47,42 @@ const (
 	endpointsEnv = "CONCORD_ENDPOINTS"
 )
 
-// connFlags are the flags that say how to reach the cluster.
+// connFlags are the flags that say how to reach the cluster and as whom:
+// etcdctl's global connection flags, under the same names and with the same
+// meanings, on every client verb.
 type connFlags struct {
 	endpoints   string
 	dialTimeout time.Duration
+
+	// user is "name" or "name:password"; with --password it is the name
+	// verbatim (so a name may contain a colon), as in etcdctl.
+	user     string
+	password string
+
+	cacert, cert, key  string
+	insecureSkipVerify bool
+	// insecureTransport is etcdctl's default-true switch: plain gRPC unless
+	// a TLS flag or an https:// endpoint asks for TLS.
+	insecureTransport bool
+
+	// prompt reads passwords from the command's standard input; made on
+	// first use and shared, so that a verb asking for two passwords (user
+	// add with --user NAME) reads both from one buffered stream.
+	prompt *prompter
 }
 
 func (f *connFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.endpoints, "endpoints", defaultEndpoints,
 		"comma-separated client endpoints (host:port or URL); default from $"+endpointsEnv+" when set")
 	fs.DurationVar(&f.dialTimeout, "dial-timeout", 5*time.Second, "timeout for establishing a connection")
+	fs.StringVar(&f.user, "user", "", "log in as NAME or NAME:PASSWORD (the password is asked for when not given)")
+	fs.StringVar(&f.password, "password", "", "the password of --user, which then is the name alone")
+	fs.StringVar(&f.cacert, "cacert", "", "CA bundle that verifies the servers' TLS certificates (implies TLS)")
+	fs.StringVar(&f.cert, "cert", "", "TLS client certificate file (with --key; implies TLS)")
+	fs.StringVar(&f.key, "key", "", "TLS client key file (with --cert)")
+	fs.BoolVar(&f.insecureSkipVerify, "insecure-skip-tls-verify", false,
+		"use TLS without verifying the server's certificate (for tests only)")
+	fs.BoolVar(&f.insecureTransport, "insecure-transport", true, "plain connections unless a TLS flag or an https:// endpoint asks for TLS; false forces TLS")
 }
 
 // resolve returns the endpoint list: the flag if it was given, else
@@ -74,20 +107,275 @@ func (f *connFlags) resolve(fs *pflag.FlagSet) ([]string, error) {
 	return eps, nil
 }
 
-// dial returns a client for eps. clientv3 connects lazily, so an unreachable
-// cluster shows up as the first call timing out, not here.
-func dial(eps []string, dialTimeout time.Duration) (*clientv3.Client, error) {
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   eps,
-		DialTimeout: dialTimeout,
-		// clientv3 logs retries and reconnects at info level on stderr, which
-		// would interleave with our output.
-		Logger: zap.NewNop(),
-	})
+// credentials reads --user and --password the way etcdctl does. ask is true
+// when --user names no password, which is then asked for at dial time.
+// Every error is a usage error, and none contains the password.
+func (f *connFlags) credentials(fs *pflag.FlagSet) (name, password string, ask bool, err error) {
+	if fs.Changed("password") && f.password == "" {
+		return "", "", false, usagef("--password: empty password")
+	}
+	if f.user == "" {
+		if fs.Changed("user") {
+			return "", "", false, usagef("--user: empty user name")
+		}
+		if f.password != "" {
+			return "", "", false, usagef("--password needs --user")
+		}
+		return "", "", false, nil
+	}
+	if f.password != "" {
+		return f.user, f.password, false, nil
+	}
+	name, password, hasPassword := strings.Cut(f.user, ":")
+	switch {
+	case name == "":
+		return "", "", false, usagef("--user: empty user name")
+	case !hasPassword:
+		return name, "", true, nil
+	case password == "":
+		// clientv3 would silently skip authentication for an empty
+		// password, and the server would answer "user name is empty".
+		return "", "", false, usagef("--user %s: empty password", name)
+	}
+	return name, password, false, nil
+}
+
+// endpointScheme is the transport an endpoint's URL scheme demands:
+// "tls" for https:// and unixs://, "plain" for http:// and unix://, "" for
+// a bare host:port, which follows the flags.
+func endpointScheme(ep string) string {
+	scheme, _, ok := strings.Cut(ep, "://")
+	if !ok {
+		return ""
+	}
+	switch scheme {
+	case "https", "unixs":
+		return "tls"
+	case "http", "unix":
+		return "plain"
+	}
+	return ""
+}
+
+// tlsConfig decides between plain gRPC and TLS as etcdctl does (TLS when a
+// TLS flag is set, --insecure-transport=false, or an endpoint is https://)
+// and loads the files now, so a missing or bad file is a usage error
+// before anything is dialed. nil means plain.
+func (f *connFlags) tlsConfig(fs *pflag.FlagSet, eps []string) (*tls.Config, error) {
+	for _, name := range []string{"cacert", "cert", "key"} {
+		if fs.Changed(name) && fs.Lookup(name).Value.String() == "" {
+			return nil, usagef("--%s: empty file name", name)
+		}
+	}
+	if (f.cert == "") != (f.key == "") {
+		return nil, usagef("--cert and --key must be given together")
+	}
+	schemes := map[string]string{}
+	for _, ep := range eps {
+		if s := endpointScheme(ep); s != "" {
+			schemes[s] = ep
+		}
+	}
+	if len(schemes) > 1 {
+		return nil, usagef("--endpoints: %s and %s mix TLS and plain endpoints", schemes["tls"], schemes["plain"])
+	}
+	flagged := f.cacert != "" || f.cert != "" || f.insecureSkipVerify || !f.insecureTransport
+	if plain, ok := schemes["plain"]; ok {
+		if flagged {
+			return nil, usagef("--endpoints: %s is plain http, but TLS flags are given (use https://)", plain)
+		}
+		return nil, nil
+	}
+	if !flagged && schemes["tls"] == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: f.insecureSkipVerify}
+	if f.cacert != "" {
+		pem, err := os.ReadFile(f.cacert)
+		if err != nil {
+			return nil, usagef("--cacert: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usagef("--cacert %s: no PEM certificate in the file", f.cacert)
+		}
+		cfg.RootCAs = pool
+	}
+	if f.cert != "" {
+		pair, err := tls.LoadX509KeyPair(f.cert, f.key)
+		if err != nil {
+			return nil, usagef("--cert/--key: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return cfg, nil
+}
+
+// dialer validates the connection flags (usage errors, before anything is
+// dialed or asked) and returns what opens this command's clients.
+func (f *connFlags) dialer(cmd *cobra.Command) (*dialer, error) {
+	fs := cmd.Flags()
+	eps, err := f.resolve(fs)
+	if err != nil {
+		return nil, err
+	}
+	name, password, ask, err := f.credentials(fs)
+	if err != nil {
+		return nil, err
+	}
+	tlsCfg, err := f.tlsConfig(fs, eps)
+	if err != nil {
+		return nil, err
+	}
+	d := &dialer{
+		cfg: clientv3.Config{
+			Endpoints:   eps,
+			DialTimeout: f.dialTimeout,
+			TLS:         tlsCfg,
+			Username:    name,
+			Password:    password,
+			// clientv3 logs retries and reconnects at info level on
+			// stderr, which would interleave with our output.
+			Logger: zap.NewNop(),
+		},
+	}
+	if ask {
+		d.ask = f.prompter(cmd)
+	}
+	return d, nil
+}
+
+// prompter returns the command's password reader.
+func (f *connFlags) prompter(cmd *cobra.Command) *prompter {
+	if f.prompt == nil {
+		f.prompt = newPrompter(cmd.InOrStdin(), cmd.ErrOrStderr())
+	}
+	return f.prompt
+}
+
+// connect validates the flags and opens one client over every endpoint.
+func (f *connFlags) connect(cmd *cobra.Command) (*clientv3.Client, error) {
+	d, err := f.dialer(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return d.dial()
+}
+
+// dialer opens clients that all share one validated setup: endpoints, TLS
+// and credentials. It is not safe for concurrent use.
+type dialer struct {
+	cfg clientv3.Config
+	// ask, when set, supplies the password --user did not name; it is asked
+	// once, at the first dial, after the verb's own prompts.
+	ask *prompter
+}
+
+// endpoints returns the endpoints the flags named.
+func (d *dialer) endpoints() []string { return slices.Clone(d.cfg.Endpoints) }
+
+// dial opens a client over every endpoint.
+func (d *dialer) dial() (*clientv3.Client, error) { return d.dialTo(d.cfg.Endpoints) }
+
+// dialTo opens a client over eps with the shared TLS and credentials.
+// clientv3 connects lazily, so an unreachable cluster shows up as the first
+// call timing out, not here, except with credentials: clientv3 logs in at
+// once, so a wrong password or an unreachable cluster fails here.
+func (d *dialer) dialTo(eps []string) (*clientv3.Client, error) {
+	if err := d.askPassword(); err != nil {
+		return nil, err
+	}
+	cfg := d.cfg
+	cfg.Endpoints = eps
+	c, err := clientv3.New(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to %s: %w", strings.Join(eps, ","), err)
 	}
 	return c, nil
+}
+
+// askPassword asks for the password --user did not name, once (bench
+// dials many clients with it).
+func (d *dialer) askPassword() error {
+	if d.ask == nil {
+		return nil
+	}
+	pw, err := d.ask.ask("Password: ")
+	if err != nil {
+		return err
+	}
+	if pw == "" {
+		return usagef("empty password for user %s", d.cfg.Username)
+	}
+	d.cfg.Password, d.ask = pw, nil
+	return nil
+}
+
+// prompter reads passwords, one per line, from a command's standard input,
+// with the prompt on stderr. When the input is a terminal its echo is off
+// while the password is typed (by stty, to stay within the standard
+// library), as etcdctl's prompt does.
+type prompter struct {
+	in   *bufio.Reader
+	tty  *os.File // the terminal, when the input is one
+	errw io.Writer
+}
+
+func newPrompter(in io.Reader, errw io.Writer) *prompter {
+	p := &prompter{in: bufio.NewReader(in), errw: errw}
+	if f, ok := in.(*os.File); ok && isTerminal(f) {
+		p.tty = f
+	}
+	return p
+}
+
+var errNoPassword = errors.New("no password on standard input")
+
+// ask prints prompt and returns the next line without its line ending.
+// Errors are usage errors: a password was needed and not supplied.
+func (p *prompter) ask(prompt string) (string, error) {
+	fmt.Fprint(p.errw, prompt)
+	if p.tty != nil && p.stty("-echo") == nil {
+		// Ctrl-C while echo is off must not leave the terminal silent.
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-sig:
+				p.stty("echo")
+				fmt.Fprintln(p.errw)
+				os.Exit(130)
+			case <-done:
+			}
+		}()
+		defer func() {
+			signal.Stop(sig)
+			close(done)
+			p.stty("echo")
+			fmt.Fprintln(p.errw)
+		}()
+	}
+	return p.read()
+}
+
+// read returns the next line without its line ending and without a prompt
+// (etcdctl's --interactive=false reads the password from stdin silently).
+func (p *prompter) read() (string, error) {
+	line, err := p.in.ReadString('\n')
+	if err != nil && (!errors.Is(err, io.EOF) || line == "") {
+		if errors.Is(err, io.EOF) {
+			err = errNoPassword
+		}
+		return "", usageError{fmt.Errorf("reading password: %w", err)}
+	}
+	return strings.TrimRight(line, "\r\n"), nil
+}
+
+func (p *prompter) stty(arg string) error {
+	c := exec.Command("stty", arg)
+	c.Stdin = p.tty
+	return c.Run()
 }
 
 // clientFlags are connFlags plus the per-command deadline of the quick verbs.
@@ -101,23 +389,39 @@ func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&f.commandTimeout, "command-timeout", 5*time.Second, "timeout for running the command")
 }
 
-// connect validates the flags (usage errors) and dials. The caller closes the
-// client.
-func (f *clientFlags) connect(cmd *cobra.Command) (*clientv3.Client, error) {
-	eps, err := f.conn.resolve(cmd.Flags())
-	if err != nil {
-		return nil, err
-	}
+// dialer validates the flags (usage errors) without dialing or asking
+// for anything.
+func (f *clientFlags) dialer(cmd *cobra.Command) (*dialer, error) {
 	if f.commandTimeout <= 0 {
 		return nil, usagef("--command-timeout must be positive, got %v", f.commandTimeout)
 	}
-	return dial(eps, f.conn.dialTimeout)
+	return f.conn.dialer(cmd)
+}
+
+// connect validates the flags (usage errors) and dials. The caller closes the
+// client.
+func (f *clientFlags) connect(cmd *cobra.Command) (*clientv3.Client, error) {
+	d, err := f.dialer(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return d.dial()
 }
 
 // run connects, gives f the client and a context bounded by
 // --command-timeout, and closes the client afterwards.
 func (f *clientFlags) run(cmd *cobra.Command, do func(ctx context.Context, c *clientv3.Client) error) error {
-	c, err := f.connect(cmd)
+	d, err := f.dialer(cmd)
+	if err != nil {
+		return err
+	}
+	return f.runOn(cmd, d, do)
+}
+
+// runOn is run with flags already validated, for verbs that read input
+// (a new password) between validating and dialing.
+func (f *clientFlags) runOn(cmd *cobra.Command, d *dialer, do func(ctx context.Context, c *clientv3.Client) error) error {
+	c, err := d.dial()
 	if err != nil {
 		return err
 	}

@@ -177,11 +177,7 @@ func newLeaseKeepAliveCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			eps, err := conn.resolve(cmd.Flags())
-			if err != nil {
-				return err
-			}
-			c, err := dial(eps, conn.dialTimeout)
+			c, err := conn.connect(cmd)
 			if err != nil {
 				return err
 			}

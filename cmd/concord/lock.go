@@ -31,14 +31,14 @@ func (f *sessionFlags) register(cmd *cobra.Command) {
 // session dials and opens a concurrency session; close the returned client
 // after the session.
 func (f *sessionFlags) session(cmd *cobra.Command) (*clientv3.Client, *concurrency.Session, error) {
-	eps, err := f.conn.resolve(cmd.Flags())
+	d, err := f.conn.dialer(cmd)
 	if err != nil {
 		return nil, nil, err
 	}
 	if f.ttl <= 0 {
 		return nil, nil, usagef("--ttl must be positive, got %d", f.ttl)
 	}
-	c, err := dial(eps, f.conn.dialTimeout)
+	c, err := d.dial()
 	if err != nil {
 		return nil, nil, err
 	}

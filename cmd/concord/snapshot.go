@@ -41,17 +41,17 @@ to FILE through FILE.part, fsync and rename. etcdctl snapshot save produces
 the same file.`,
 		Args: argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			eps, err := cf.conn.resolve(cmd.Flags())
+			d, err := cf.conn.dialer(cmd)
 			if err != nil {
 				return err
 			}
-			if len(eps) != 1 {
+			if eps := d.endpoints(); len(eps) != 1 {
 				return usagef("snapshot save: name exactly one endpoint (a snapshot is one member's state), got %d", len(eps))
 			}
 			if cf.commandTimeout <= 0 {
 				return usagef("--command-timeout must be positive, got %v", cf.commandTimeout)
 			}
-			c, err := dial(eps, cf.conn.dialTimeout)
+			c, err := d.dial()
 			if err != nil {
 				return err
 			}
