@@ -3,7 +3,11 @@
 //	concord server   run one member (flags or CONCORD_<FLAG> environment variables)
 //	concord dev      run a local N-member cluster on 127.0.0.1 until interrupted
 //	concord get|put|del|members|status   quick client verbs on clientv3
-//	concord bench put|range              a load generator with etcd benchmark's flags
+//	concord watch|lease|lock|elect|member|snapshot   the rest of etcdctl's verbs
+//	concord auth|user|role               auth administration, etcdctl's syntax and output
+//	concord bench put|range|...          a load generator with etcd benchmark's flags
 //
+// Every client verb takes etcdctl's connection flags (--endpoints, --user,
+// --password, --cacert, --cert, --key, --insecure-skip-tls-verify).
 // Bad flags or arguments exit with status 2 and a message; other failures exit 1.
 package main
