@@ -6,8 +6,10 @@ package main
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -155,6 +157,11 @@ func (t serverTLSFlags) build(a serverAddrs, dataDir string, now time.Time, log 
 		if mt.memberClient, err = cfg.Client(); err != nil {
 			return mt, fmt.Errorf("client TLS: %w", err)
 		}
+		if !cfg.SkipVerify && cfg.TrustedCAFile == "" {
+			if err := t.memberRoots(mt.memberClient, log); err != nil {
+				return mt, err
+			}
+		}
 		mt.clientCertAuth = cfg.ClientCertAuth
 	} else {
 		client.warnUnused(log, "--listen-client-urls")
@@ -179,6 +186,42 @@ func (t serverTLSFlags) build(a serverAddrs, dataDir string, now time.Time, log 
 		peer.warnUnused(log, "--listen-peer-urls")
 	}
 	return mt, nil
+}
+
+// memberRoots widens what a member trusts when it reaches another member's
+// https client URL (lease renewals a follower forwards to the leader, the
+// corruption check) and no --trusted-ca-file says whom to trust: the system
+// roots, the peer CA (clusters commonly use one CA for both), and any
+// certificate bundled after the leaf in --cert-file. Without them a private
+// CA would make every forwarded renewal fail.
+func (t serverTLSFlags) memberRoots(tc *tls.Config, log *slog.Logger) error {
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	extra := 0
+	if t.peerTrustedCAFile != "" {
+		b, err := os.ReadFile(t.peerTrustedCAFile)
+		if err != nil {
+			return fmt.Errorf("peer TLS: %w", err)
+		}
+		if pool.AppendCertsFromPEM(b) {
+			extra++
+		}
+	}
+	if len(tc.Certificates) > 0 {
+		for _, der := range tc.Certificates[0].Certificate[1:] {
+			if c, err := x509.ParseCertificate(der); err == nil {
+				pool.AddCert(c)
+				extra++
+			}
+		}
+	}
+	if extra == 0 {
+		log.Warn("no --trusted-ca-file or --peer-trusted-ca-file: members verify each other's https client URLs (lease renewals forwarded to the leader) against the system roots only; give one of them if the certificates come from a private CA")
+	}
+	tc.RootCAs = pool
+	return nil
 }
 
 // resolve returns the side's files, or self-signed ones for auto-TLS. As in

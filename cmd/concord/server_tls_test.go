@@ -319,3 +319,49 @@ func TestServerTLSAndAuthFlagsParse(t *testing.T) {
 		t.Errorf("auth config = %q %v %d", cfg.AuthToken, cfg.AuthTokenTTL, cfg.BcryptCost)
 	}
 }
+
+// TestServerTLSMemberRoots: without --trusted-ca-file, a member still
+// verifies other members' client certificates from a private CA when the CA
+// comes with --peer-trusted-ca-file or bundled after the leaf in
+// --cert-file (lease renewals forwarded to the leader depend on it).
+func TestServerTLSMemberRoots(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "private CA")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	member := ca.Issue(t, "member", "127.0.0.1")
+	cert, key := member.Write(t, dir, "member")
+	bundle := filepath.Join(dir, "bundle.pem")
+	if err := os.WriteFile(bundle, append(append([]byte{}, member.CertPEM...), ca.CertPEM...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	other := ca.Issue(t, "leader", "127.0.0.1").TLS(t) // what the leader presents
+	log := slog.New(slog.DiscardHandler)
+	tests := []struct {
+		name     string
+		flags    serverTLSFlags
+		verifies bool
+	}{
+		{"leaf only", serverTLSFlags{certFile: cert, keyFile: key}, false},
+		{"CA bundled in --cert-file", serverTLSFlags{certFile: bundle, keyFile: key}, true},
+		{"--peer-trusted-ca-file", serverTLSFlags{certFile: cert, keyFile: key, peerTrustedCAFile: caFile}, true},
+	}
+	for _, tt := range tests {
+		f := tlsBase()
+		f.tls = tt.flags
+		f.tls.selfSignedCertValidity = 1
+		f.listenClientURLs = "https://127.0.0.1:3"
+		a, _ := f.addrs()
+		mt, err := f.tls.build(a, t.TempDir(), time.Now(), log)
+		if err != nil {
+			t.Fatalf("%s: build: %v", tt.name, err)
+		}
+		leaf, err := x509.ParseCertificate(other.Certificate[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = leaf.Verify(x509.VerifyOptions{Roots: mt.memberClient.RootCAs, DNSName: "127.0.0.1"})
+		if (err == nil) != tt.verifies {
+			t.Errorf("%s: verifying another member's certificate: %v, want verified=%v", tt.name, err, tt.verifies)
+		}
+	}
+}
