@@ -27,8 +27,10 @@ type system struct {
 // which Concord accepts unchanged, so the settings are identical by
 // construction (heartbeat 100 ms, election 1000 ms, snapshot every 10,000
 // entries, fsync on — neither etcd's --unsafe-no-fsync nor anything like it).
-func memberFlags(name, dir string, client, peer int, initial string) []string {
-	c := fmt.Sprintf("http://127.0.0.1:%d", client)
+// clientScheme is "http", or "https" for the TLS variants of the TLS and
+// auth section, whose certificate flags startCluster adds.
+func memberFlags(name, dir, clientScheme string, client, peer int, initial string) []string {
+	c := fmt.Sprintf("%s://127.0.0.1:%d", clientScheme, client)
 	p := fmt.Sprintf("http://127.0.0.1:%d", peer)
 	return []string{
 		"--name", name, "--data-dir", dir,
@@ -42,7 +44,7 @@ func memberFlags(name, dir string, client, peer int, initial string) []string {
 
 // memberFlagsTemplate is memberFlags as the page shows it.
 func memberFlagsTemplate() string {
-	return strings.Join(memberFlags("m<i>", "<fresh dir>", 0, 0, "m0=http://127.0.0.1:<peer0>,..."), " ")
+	return strings.Join(memberFlags("m<i>", "<fresh dir>", "http", 0, 0, "m0=http://127.0.0.1:<peer0>,..."), " ")
 }
 
 type cluster struct {
@@ -50,7 +52,10 @@ type cluster struct {
 	procs     []*exec.Cmd
 	exited    []chan struct{} // closed when the member's process has been reaped
 	Endpoints []string
-	dir       string
+	// Conn is the connection flags Concord's CLI needs to reach the
+	// members (--cacert when they serve TLS), after --endpoints.
+	Conn []string
+	dir  string
 }
 
 // freePort asks the kernel for an unused loopback port.
@@ -64,7 +69,10 @@ func freePort() (int, error) {
 }
 
 // startCluster starts n members of sys under dir (fresh: it must not exist).
-func startCluster(sys system, n int, dir string) (*cluster, error) {
+// With clientTLS the members serve https:// client URLs with its server
+// certificate (peers stay on http://: the section measures what a client
+// pays).
+func startCluster(sys system, n int, dir string, clientTLS *tlsFiles) (*cluster, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
@@ -89,10 +97,18 @@ func startCluster(sys system, n int, dir string) (*cluster, error) {
 		initial = append(initial, fmt.Sprintf("m%d=http://127.0.0.1:%d", i, ps[i].p))
 	}
 	cl := &cluster{sys: sys, dir: dir}
+	scheme := "http"
+	var tlsArgs []string
+	if clientTLS != nil {
+		scheme = "https"
+		tlsArgs = []string{"--cert-file", clientTLS.Cert, "--key-file", clientTLS.Key}
+		cl.Conn = []string{"--cacert", clientTLS.CA}
+	}
 	for i, p := range ps {
 		name := fmt.Sprintf("m%d", i)
 		args := append(append([]string{}, sys.Prefix...),
-			memberFlags(name, filepath.Join(dir, name), p.c, p.p, strings.Join(initial, ","))...)
+			memberFlags(name, filepath.Join(dir, name), scheme, p.c, p.p, strings.Join(initial, ","))...)
+		args = append(args, tlsArgs...)
 		log, err := os.Create(filepath.Join(dir, name+".log"))
 		if err != nil {
 			cl.stop()
@@ -111,7 +127,11 @@ func startCluster(sys system, n int, dir string) (*cluster, error) {
 		go func() { _ = cmd.Wait(); close(exited) }()
 		cl.procs = append(cl.procs, cmd)
 		cl.exited = append(cl.exited, exited)
-		cl.Endpoints = append(cl.Endpoints, fmt.Sprintf("127.0.0.1:%d", p.c))
+		ep := fmt.Sprintf("127.0.0.1:%d", p.c)
+		if clientTLS != nil {
+			ep = "https://" + ep
+		}
+		cl.Endpoints = append(cl.Endpoints, ep)
 	}
 	return cl, nil
 }
@@ -140,7 +160,7 @@ func (cl *cluster) waitReady(ctl string, timeout time.Duration) error {
 				default:
 				}
 			}
-			if last = try("put", "bench-ready", "x", "--endpoints", eps, "--dial-timeout", "2s"); last == nil {
+			if last = try(append([]string{"put", "bench-ready", "x", "--endpoints", eps, "--dial-timeout", "2s"}, cl.Conn...)...); last == nil {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -5,10 +5,14 @@
 // 3.4.23, each as 1 and as 3 members on loopback, measures the machine's
 // ceilings (fsyncs/s of the data disk, a no-op gRPC unary service at the same
 // client and connection counts) in the same run, and regenerates
-// docs/BENCHMARKS.md.
+// docs/BENCHMARKS.md. Its last section (tlsauth.go, issue 6) is Concord's
+// alone: the put workloads on a 3-member cluster plain, with client TLS
+// (certificates the harness makes), with auth (as a non-root user) and with
+// both, as ratios to the plain variant of the same run.
 //
-//	go -C bench run .            # from the repository root; full run, < 30 min on 2 cores
-//	go -C bench run . --smoke    # a second or so per workload: checks the harness and that every server answers
+//	go -C bench run .                     # from the repository root; full run, < 30 min on 2 cores
+//	go -C bench run . --smoke             # a second or so per workload: checks the harness and that every server answers
+//	go -C bench run . --only tls-auth     # the TLS and auth section alone (a few minutes), written into the existing page
 //
 // Why a Go program in a module of its own rather than scripts/bench.py: the
 // no-op gRPC ceiling must be a Go gRPC server and client like the systems
@@ -22,8 +26,11 @@
 //
 // What it must never do: send traffic anywhere but 127.0.0.1, leave a server
 // running (every process it starts is in its own process group and is killed
-// on exit, on a timeout and on Ctrl-C), or edit docs/BENCHMARKS.md by any
-// route other than regenerating it whole.
+// on exit, on a timeout and on Ctrl-C), show a password it made (the auth
+// variants' are random per run and hidden in every message), or edit
+// docs/BENCHMARKS.md by any route other than regenerating it whole — or,
+// run with --only tls-auth, regenerating that self-contained section whole
+// between its markers, which carries its own run line and baseline.
 //
 // Concurrency: the harness is sequential on purpose — one cluster and one
 // load tool at a time, so that nothing else competes for the machine's two

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -44,7 +45,8 @@ func parseOptions(args []string) (options, error) {
 	fs.StringVar(&o.Etcd34, "etcd34", "/usr/bin/etcd", "Debian's etcd-server 3.4 binary")
 	systems := fs.String("systems", "concord,etcd36,etcd34", "systems to run, in order")
 	members := fs.String("members", "1,3", "cluster sizes")
-	fs.StringVar(&o.Only, "only", "", "comma-separated workload ids to run (default all)")
+	fs.StringVar(&o.Only, "only", "", "comma-separated workload ids to run (default all); "+tlsAuthID+
+		" is the TLS and auth section, and alone it runs just that section and writes it into the existing page")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (data dirs, logs, binaries)")
 	fs.StringVar(&o.WorkDir, "workdir", "", "work directory (default: a new temporary one)")
 	fs.StringVar(&o.Raw, "json", "", "also write every measurement as JSON here")
@@ -171,6 +173,16 @@ type env struct {
 	notes     []string
 	goVersion string
 	commit    string
+
+	// The TLS and auth section (tlsauth.go): whether it runs, whether it
+	// runs alone (spliced into the existing page), Concord, its cells
+	// (key: variant|workload|tool), and the passwords to keep out of
+	// every message.
+	tlsAuth     bool
+	sectionOnly bool
+	concord     system
+	tlsCells    map[string]*cell
+	secrets     []string
 }
 
 func cellKey(members int, sys, wl string, t toolKind) string {
@@ -208,7 +220,8 @@ func run(o options) error {
 	defer stop()
 
 	e := &env{opts: o, started: time.Now(), cells: map[string]*cell{}, noop: map[string]*cell{},
-		rss: map[string][]float64{}, tools: map[toolKind]string{}, toolVers: map[toolKind]string{}}
+		rss: map[string][]float64{}, tools: map[toolKind]string{}, toolVers: map[toolKind]string{},
+		tlsCells: map[string]*cell{}}
 	e.goVersion = firstLine("go", "version")
 	if b, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		e.commit = strings.TrimSpace(string(b))
@@ -216,27 +229,32 @@ func run(o options) error {
 			e.commit += " (with uncommitted changes)"
 		}
 	}
+	selected := func(id string) bool { return o.Only == "" || strings.Contains(","+o.Only+",", ","+id+",") }
 	for _, w := range workloads() {
-		if o.Only == "" || strings.Contains(","+o.Only+",", ","+w.ID+",") {
+		if selected(w.ID) {
 			e.workloads = append(e.workloads, w)
 		}
 	}
-	if len(e.workloads) == 0 {
-		return fmt.Errorf("bench: --only %q matches no workload", o.Only)
+	e.tlsAuth = selected(tlsAuthID) && slices.Contains(o.Systems, "concord")
+	if len(e.workloads) == 0 && !e.tlsAuth {
+		return fmt.Errorf("bench: --only %q matches no workload (nor %s, which needs concord among --systems)", o.Only, tlsAuthID)
 	}
+	e.sectionOnly = len(e.workloads) == 0
 
 	// ---- binaries ----
-	fmt.Fprintf(os.Stderr, "bench: building Concord, etcd 3.6.16 and etcd's benchmark tool in %s\n", work)
+	fmt.Fprintf(os.Stderr, "bench: building Concord, the rivals and etcd's benchmark tool in %s\n", work)
 	t0 := time.Now()
 	concordBin := filepath.Join(work, "concord")
 	if err := build(root, concordBin, "./cmd/concord"); err != nil {
 		return err
 	}
-	bySys := map[string]system{
-		"concord": {Key: "concord", Name: "Concord", Bin: concordBin, Prefix: []string{"server"},
-			Version: "commit " + e.commit},
-	}
+	e.concord = system{Key: "concord", Name: "Concord", Bin: concordBin, Prefix: []string{"server"},
+		Version: "commit " + e.commit}
+	bySys := map[string]system{"concord": e.concord}
 	for _, s := range o.Systems {
+		if e.sectionOnly {
+			break // the section is Concord's alone
+		}
 		switch s {
 		case "etcd36":
 			bin := filepath.Join(work, "etcd-3.6")
@@ -255,7 +273,9 @@ func run(o options) error {
 		}
 	}
 	for _, s := range o.Systems {
-		e.systems = append(e.systems, bySys[s])
+		if !e.sectionOnly {
+			e.systems = append(e.systems, bySys[s])
+		}
 	}
 	benchBin := filepath.Join(work, "benchmark")
 	if err := build(filepath.Join(benchDir, "etcdbench"), benchBin, "go.etcd.io/etcd/v3/tools/benchmark"); err != nil {
@@ -270,16 +290,90 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	tools := []toolKind{toolEtcd, toolConcord}
 
 	// ---- progress accounting: a step is a cluster start, a workload×tool, or a ceiling ----
 	perCell := float64(o.Runs)*o.Secs + 2
 	if o.Smoke {
 		perCell = 1
 	}
-	steps := 2 + len(o.Members)*len(e.systems)*(1+len(e.workloads)*len(tools))
-	units := 2*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
+	steps, units := 0, 0.0
+	if !e.sectionOnly {
+		steps = 2 + len(o.Members)*len(e.systems)*(1+len(e.workloads)*len(tools))
+		units = 2*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
+	}
+	if e.tlsAuth {
+		s, u := e.tlsAuthSteps(perCell)
+		steps, units = steps+s, units+u
+	}
 	p := newProgress(os.Stderr, steps, units)
+	runTimeout := 60 * time.Second
+	if !o.Smoke {
+		runTimeout = max(2*time.Minute, time.Duration(o.Secs*10*float64(time.Second)))
+	}
+	if !e.sectionOnly {
+		if err := e.measureSystems(ctx, p, self, work, perCell, runTimeout); err != nil {
+			return err
+		}
+	}
+	if e.tlsAuth {
+		if err := e.measureTLSAuth(ctx, p, work, perCell, runTimeout); err != nil {
+			return err
+		}
+	}
+	e.finished = time.Now()
+	var page string
+	if e.sectionOnly {
+		old, err := os.ReadFile(o.Out)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		page = spliceSection(string(old), renderTLSAuth(e))
+	} else {
+		page = renderPage(e)
+	}
+	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
+		return err
+	}
+	if err := os.WriteFile(o.Out, []byte(page), 0o644); err != nil {
+		return err
+	}
+	if o.Raw != "" {
+		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync, "rss_mib": e.rss,
+			"tls_auth": e.tlsCells}, "", "  ")
+		if err := os.WriteFile(o.Raw, b, 0o644); err != nil {
+			return err
+		}
+	}
+	where := o.Out
+	if e.sectionOnly {
+		where += " (the " + tlsAuthID + " section only)"
+	}
+	if o.Smoke && !o.Keep && strings.HasPrefix(o.Out, work) {
+		where += " (removed with the work directory; --keep keeps it)"
+	}
+	p.note("bench: done in %v; wrote %s", e.finished.Sub(e.started).Round(time.Second), where)
+	failed := 0
+	for _, cs := range []map[string]*cell{e.cells, e.tlsCells} {
+		for _, c := range cs {
+			if !c.ok() {
+				failed++
+			}
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("bench: %d workload runs failed (see the page)", failed)
+	}
+	return nil
+}
+
+// tools are the load tools, in the order the page lists them.
+var tools = []toolKind{toolEtcd, toolConcord}
+
+// measureSystems takes the machine's ceilings, then runs every workload
+// with both tools on every system at every cluster size.
+func (e *env) measureSystems(ctx context.Context, p *progress, self, work string, perCell float64, runTimeout time.Duration) error {
+	o := e.opts
+	concordBin := e.concord.Bin
 
 	// ---- ceilings ----
 	probeSecs := 2 * time.Second
@@ -301,10 +395,6 @@ func run(o options) error {
 	}
 
 	// ---- clusters ----
-	runTimeout := 60 * time.Second
-	if !o.Smoke {
-		runTimeout = max(2*time.Minute, time.Duration(o.Secs*10*float64(time.Second)))
-	}
 	val := strings.Repeat("v", 256)
 	for _, n := range o.Members {
 		for _, sys := range e.systems {
@@ -313,7 +403,7 @@ func run(o options) error {
 			}
 			p.step(5, "%s × %d: starting", sys.Name, n)
 			dir := filepath.Join(work, fmt.Sprintf("%s-%d", sys.Key, n))
-			cl, err := startCluster(sys, n, dir)
+			cl, err := startCluster(sys, n, dir, nil)
 			if err != nil {
 				return err
 			}
@@ -356,34 +446,6 @@ func run(o options) error {
 			}
 		}
 	}
-	e.finished = time.Now()
-	page := renderPage(e)
-	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
-		return err
-	}
-	if err := os.WriteFile(o.Out, []byte(page), 0o644); err != nil {
-		return err
-	}
-	if o.Raw != "" {
-		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync, "rss_mib": e.rss}, "", "  ")
-		if err := os.WriteFile(o.Raw, b, 0o644); err != nil {
-			return err
-		}
-	}
-	where := o.Out
-	if o.Smoke && !o.Keep && strings.HasPrefix(o.Out, work) {
-		where += " (removed with the work directory; --keep keeps it)"
-	}
-	p.note("bench: done in %v; wrote %s", e.finished.Sub(e.started).Round(time.Second), where)
-	failed := 0
-	for _, c := range e.cells {
-		if !c.ok() {
-			failed++
-		}
-	}
-	if failed > 0 {
-		return fmt.Errorf("bench: %d workload runs failed (see the page)", failed)
-	}
 	return nil
 }
 
@@ -395,13 +457,15 @@ func firstOf(s string) string {
 	return l
 }
 
-// runTool runs one load tool once and parses its report.
+// runTool runs one load tool once and parses its report. Its errors carry
+// the command line and the tool's output with the run's passwords hidden.
 func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout time.Duration) (sample, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	cmdline := e.redact(strings.Join(args, " "))
 	out, errOut, err := runCmd(ctx, e.tools[t], args, "")
 	if err != nil {
-		return sample{}, fmt.Errorf("%s %s: %w\n%s\n%s", t, strings.Join(args, " "), err, tail(out), tail(errOut))
+		return sample{}, fmt.Errorf("%s %s: %w\n%s\n%s", t, cmdline, err, e.redactedTail(out), e.redactedTail(errOut))
 	}
 	var s sample
 	if t == toolConcord {
@@ -410,7 +474,7 @@ func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout ti
 		s, err = parseEtcd(out)
 	}
 	if err != nil {
-		return sample{}, fmt.Errorf("%s %s: %w\n%s", t, strings.Join(args, " "), err, tail(out))
+		return sample{}, fmt.Errorf("%s %s: %w\n%s", t, cmdline, err, e.redactedTail(out))
 	}
 	return s, nil
 }
@@ -468,6 +532,7 @@ func (e *env) template(t toolKind, w workload) string {
 	if t == toolConcord {
 		bin = "concord"
 	}
+	w.Conn = w.ConnShown
 	a := w.args(t, []string{"<endpoints>"}, 0)
 	a[len(a)-1] = "<N>"
 	return bin + " " + strings.Join(a, " ")

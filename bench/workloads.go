@@ -28,6 +28,11 @@ type workload struct {
 	// Ceiling is the no-op gRPC shape ("conns/clients") this workload's rate
 	// is compared with; "" for none.
 	Ceiling string
+	// Conn is connection flags (TLS, credentials) put after --endpoints;
+	// ConnShown is how the page shows them, with placeholders for the work
+	// directory's files and the password. Only the TLS and auth section
+	// sets them.
+	Conn, ConnShown []string
 }
 
 const (
@@ -93,6 +98,7 @@ func (w workload) args(t toolKind, endpoints []string, total int) []string {
 		a = append(a, "--precise")
 	}
 	a = append(a, "--endpoints", strings.Join(endpoints, ","))
+	a = append(a, w.Conn...)
 	a = append(a, w.Global...)
 	a = append(a, sub...)
 	return append(a, w.TotalFlag, strconv.Itoa(total))
