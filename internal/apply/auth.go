@@ -42,7 +42,8 @@ func (a *Applier) Authorize(cmd *command.Command) error {
 		return PermitTxn(a.auth, sub, op.Txn)
 	case *command.Command_LeaseRevoke:
 		return a.permitLeaseKeys(sub, op.LeaseRevoke.GetId())
-	case *command.Command_AuthEnable, *command.Command_AuthDisable,
+	case *command.Command_Compaction, // root's in etcd 3.6
+		*command.Command_AuthEnable, *command.Command_AuthDisable,
 		*command.Command_AuthUserAdd, *command.Command_AuthUserDelete,
 		*command.Command_AuthUserChangePassword, *command.Command_AuthUserGrantRole,
 		*command.Command_AuthUserRevokeRole, *command.Command_AuthRoleAdd,

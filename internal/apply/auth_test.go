@@ -41,6 +41,8 @@ func authCmd(user string, op any) *command.Command {
 		c.Op = &command.Command_DeleteRange{DeleteRange: o}
 	case *command.TxnRequest:
 		c.Op = &command.Command_Txn{Txn: o}
+	case *command.CompactionRequest:
+		c.Op = &command.Command_Compaction{Compaction: o}
 	case *command.LeaseGrantRequest:
 		c.Op = &command.Command_LeaseGrant{LeaseGrant: o}
 	case *command.LeaseRevokeRequest:
@@ -119,6 +121,7 @@ func TestAuthChecksWritesAtApply(t *testing.T) {
 				Success: []*command.RequestOp{{Request: &command.RequestOp_RequestRange{RequestRange: &command.RangeRequest{Key: []byte("q")}}}},
 			}}}},
 		}, auth.ErrPermissionDenied},
+		{"compaction by alice", "alice", &command.CompactionRequest{Revision: 1}, auth.ErrPermissionDenied},
 		{"admin op by alice", "alice", &command.AuthRoleAddRequest{Name: "r2"}, auth.ErrPermissionDenied},
 		{"admin op by root", "root", &command.AuthRoleAddRequest{Name: "r2"}, nil},
 	}

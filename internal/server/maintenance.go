@@ -411,7 +411,8 @@ func (s *Server) maintenanceLoop() {
 // autoCompact proposes a compaction to target; true when it is done (now or
 // by an earlier compaction).
 func (s *Server) autoCompact(target int64) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), s.reqTimeout)
+	// The leader compacts on its own behalf: root's right when auth is on.
+	ctx, cancel := context.WithTimeout(WithSubject(context.Background(), systemSubject), s.reqTimeout)
 	defer cancel()
 	_, err := s.Compact(ctx, &command.CompactionRequest{Revision: target})
 	switch {

@@ -35,6 +35,9 @@ func membersPB(ms []*command.Member) []*etcdserverpb.Member {
 }
 
 func (c *clusterService) MemberList(ctx context.Context, r *etcdserverpb.MemberListRequest) (*etcdserverpb.MemberListResponse, error) {
+	if err := c.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	ms, h, err := c.s.Members(ctx, r.Linearizable)
 	if err != nil {
 		return nil, toGRPC(err)

@@ -139,7 +139,13 @@ func leaderCall(ctx context.Context, s *server.Server, local func() error, forwa
 	}
 }
 
+// Every lease call needs an authenticated caller when auth is on (etcd
+// 3.6); revoking also needs WRITE on the lease's keys, checked at apply.
+
 func (l *leaseService) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
+	if err := l.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	resp, h, err := l.s.LeaseGrant(ctx, r.ID, r.TTL)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -148,6 +154,9 @@ func (l *leaseService) LeaseGrant(ctx context.Context, r *pb.LeaseGrantRequest) 
 }
 
 func (l *leaseService) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
+	if err := l.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	h, err := l.s.LeaseRevoke(ctx, r.ID)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -156,6 +165,9 @@ func (l *leaseService) LeaseRevoke(ctx context.Context, r *pb.LeaseRevokeRequest
 }
 
 func (l *leaseService) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
+	if err := l.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	ids, h, err := l.s.LeaseLeases(ctx)
 	if err != nil {
 		return nil, toGRPC(err)
@@ -168,6 +180,9 @@ func (l *leaseService) LeaseLeases(ctx context.Context, r *pb.LeaseLeasesRequest
 }
 
 func (l *leaseService) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
+	if err := l.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
 	var out *pb.LeaseTimeToLiveResponse
 	var hdr *pb.ResponseHeader
 	err := leaderCall(ctx, l.s, func() error {
@@ -211,6 +226,9 @@ func (l *leaseService) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiv
 // granted TTL, or 0 for an unknown or expired lease.
 func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
 	ctx := stream.Context()
+	if err := l.s.RequireAuthenticated(ctx); err != nil {
+		return toGRPC(err)
+	}
 	fwd := &keepAliveForwarder{conns: l.conns, parent: ctx}
 	defer fwd.close()
 	for {

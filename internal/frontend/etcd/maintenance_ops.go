@@ -45,11 +45,14 @@ func (m *maintenanceService) Alarm(ctx context.Context, r *etcdserverpb.AlarmReq
 	if err := recode(&req, r); err != nil {
 		return nil, toGRPC(err)
 	}
-	// Changing alarms is root's; listing them is anyone's (etcd).
-	if req.Action != command.AlarmRequest_GET {
-		if err := m.s.RequireAdmin(ctx); err != nil {
-			return nil, toGRPC(err)
-		}
+	// Changing alarms is root's; listing them any authenticated user's
+	// (etcd 3.6).
+	check := m.s.RequireAdmin
+	if req.Action == command.AlarmRequest_GET {
+		check = m.s.RequireAuthenticated
+	}
+	if err := check(ctx); err != nil {
+		return nil, toGRPC(err)
 	}
 	resp, h, err := m.s.Alarm(ctx, &req)
 	if err != nil {
