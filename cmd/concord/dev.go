@@ -71,6 +71,8 @@ func runDev(n int, dataDir string) error {
 			"--initial-cluster", strings.Join(initial, ","),
 			"--listen-client", endpoints[i],
 			"--listen-peer", fmt.Sprintf("127.0.0.1:%d", devClientPorts[i]+1),
+			// A dev cluster is for trying things: `concord fault` works.
+			"--fault-injection",
 		)
 		c.Stdout = os.Stdout
 		out, err := c.StderrPipe()
@@ -108,6 +110,7 @@ func runDev(n int, dataDir string) error {
 				fmt.Printf("\nconcord dev: ready. Client endpoints: %s\n", strings.Join(endpoints, ","))
 				fmt.Printf("  etcdctl --endpoints=%s endpoint status -w table\n", strings.Join(endpoints, ","))
 				fmt.Printf("  go run ./cmd/concord status --endpoints=%s\n", strings.Join(endpoints, ","))
+				fmt.Printf("  go run ./cmd/concord fault isolate-leader --duration 10s --endpoints=%s\n", strings.Join(endpoints, ","))
 				fmt.Printf("Press Ctrl-C to stop.\n\n")
 			}
 		case <-timeout:

@@ -6,6 +6,8 @@
 //	concord watch|lease|lock|elect|member|snapshot   the rest of etcdctl's verbs
 //	concord auth|user|role               auth administration, etcdctl's syntax and output
 //	concord bench put|range|...          a load generator with etcd benchmark's flags
+//	concord fault partition|isolate-leader|delay|drop|duplicate|heal|list
+//	                                     network faults on every member (needs server --fault-injection)
 //
 // Every client verb takes etcdctl's connection flags (--endpoints, --user,
 // --password, --cacert, --cert, --key, --insecure-skip-tls-verify).

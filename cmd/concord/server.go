@@ -77,6 +77,8 @@ type serverFlags struct {
 	watchProgressNotifyInterval time.Duration // watch.go's server side
 	watchBufferEvents           int
 
+	faultInjection bool // serve the fault API (fault.go is its CLI)
+
 	tls serverTLSFlags // server_tls.go
 
 	// etcd's auth flags; server.New checks their content.
@@ -153,6 +155,7 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 		fl.Bool(name, false, "accepted for etcd compatibility; ignored")
 		fl.MarkHidden(name)
 	}
+	fl.BoolVar(&f.faultInjection, "fault-injection", false, "serve the fault API (/v1/faults on the client and metrics ports) that drops, delays and partitions this member's peer traffic; for testing, never on a cluster you need")
 	fl.BoolVar(&f.autoPromote, "auto-promote", false, "as leader, promote a learner as soon as it has caught up (etcd needs member promote)")
 	f.tls.register(fl)
 	fl.StringVar(&f.authToken, "auth-token", "simple", "auth token type and options: simple, or jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256,ttl=5m (etcd)")
@@ -248,6 +251,7 @@ func (f serverFlags) config() (server.Config, error) {
 	cfg.WatchProgressNotifyInterval = f.watchProgressNotifyInterval
 	cfg.WatchBufferEvents = f.watchBufferEvents
 	cfg.AutoPromote = f.autoPromote
+	cfg.FaultInjection = f.faultInjection
 	cfg.AuthToken = f.authToken
 	cfg.AuthTokenTTL = time.Duration(f.authTokenTTL) * time.Second
 	cfg.BcryptCost = f.bcryptCost
@@ -311,7 +315,7 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 		return fail(err)
 	}
 	lns = append(lns, metricsLns...)
-	adminHandler, err := admin.New(admin.Config{Member: srv, Logger: logger.With("component", "admin")})
+	adminHandler, err := admin.New(admin.Config{Member: srv, Faults: srv.Faults(), Logger: logger.With("component", "admin")})
 	if err != nil {
 		return fail(err)
 	}

@@ -14,6 +14,8 @@
 //     exports it under etcd's metric names where etcd has one, on a private
 //     registry (never prometheus.DefaultRegisterer: two members in one
 //     process, as in tests, must not collide).
+//   - the fault API under /v1/faults (below), over the member's
+//     faults.Plane.
 //   - PortMux, which splits one client listener into a gRPC listener and an
 //     HTTP/1.x listener by the first bytes of each connection.
 //
@@ -27,10 +29,63 @@
 // The price: an HTTP/2 prior-knowledge (h2c) client on the client port is
 // taken for gRPC; use the metrics address for that.
 //
-// What it must never do: hold state of its own beyond counters' views, write
-// anything through the server except the health probes' reads, or be
-// imported by internal/server or anything below it (the server stays free of
-// net/http; tests/layering enforces it).
+// # Fault API
+//
+// A member started with --fault-injection (server.Config.FaultInjection)
+// serves its fault plane (package faults, which documents the rules) on the
+// client port's HTTP side and on the metrics address. Without it every
+// /v1/faults request answers 403. Each member holds its own rules and judges
+// only the raft messages it sends, so a rule meant for the cluster is
+// installed on every member (`concord fault` does that). Rules live in
+// memory: a restarted member has none. There is no authentication: enable
+// fault injection only where everyone who can reach these ports may cut
+// the cluster apart.
+//
+//	GET    /v1/faults       200 {"faults":[RULE,...]}, in install order
+//	POST   /v1/faults       body SPEC; 201 RULE, Location: /v1/faults/ID
+//	DELETE /v1/faults/{id}  200 RULE (removed); 404 if no such rule
+//	DELETE /v1/faults       200 {"removed":[RULE,...]} (heal everything)
+//
+// SPEC is one JSON object (faults.Spec; unknown fields are refused):
+//
+//	kind         "drop", "delay", "duplicate", "partition" or
+//	             "isolate-leader" (required)
+//	id           optional: letters, digits, '.', '_', '-' (default f1, f2, ...)
+//	link         drop, delay, duplicate: "n1->n2" (one way), "n1<->n2"
+//	             (both), "*" for any member, e.g. "*->n3" (default "*->*")
+//	types        raft message types, e.g. ["MsgVote","MsgPreVote"],
+//	             ["MsgApp"], ["MsgHeartbeat","MsgHeartbeatResp"] (default all)
+//	probability  chance the rule acts on a matching message, (0, 1]
+//	             (default 1; not for partitions)
+//	next         act on the next N matching messages only, then retire
+//	delay        delay: Go duration, e.g. "50ms"
+//	jitter       delay: uniform spread around delay, e.g. "10ms"
+//	groups       partition: [["n1","n2"],["n3"]] cuts every link across
+//	             groups both ways; one group cuts it from all others
+//	bridge       partition: members that keep every link, e.g. ["n2"]
+//	duration     Go duration after which the rule expires (default never)
+//	description  optional; generated when empty
+//
+// Members are named by name, by hexadecimal id, or as "leader" (this
+// member's view of the leader when the rule is installed). RULE is the SPEC
+// in canonical form (names resolved, id and description filled in,
+// isolate-leader stored as the partition it made; POSTing it to another
+// member installs the same rule) plus "created", "expires" (when it has a
+// duration), "remaining" (what is left of next N) and "fired" (how many
+// messages this member sent that the rule acted on). Errors are
+// {"error":"..."} with status 400 (bad JSON, unknown field, invalid rule,
+// unknown member or message type), 403 (fault injection off), 404 (no such
+// rule), 409 (id in use, or faults.MaxRules installed) or 503 ("leader"
+// named while no leader is known). Example:
+//
+//	curl -X POST http://127.0.0.1:2379/v1/faults \
+//	  -d '{"kind":"drop","link":"n1->n2","types":["MsgVote"],"duration":"30s"}'
+//
+// What it must never do: hold state of its own beyond counters' views (the
+// fault rules belong to the member's faults.Plane), write anything through
+// the server except the health probes' reads, or be imported by
+// internal/server or anything below it (the server stays free of net/http;
+// tests/layering enforces it).
 //
 // Concurrency: Handler is safe for concurrent requests. PortMux runs one
 // accept goroutine plus one short-lived goroutine per connection while it

@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/etcd/api/v3/version"
 
 	"github.com/concord-db/concord/internal/command"
+	"github.com/concord-db/concord/internal/faults"
 	"github.com/concord-db/concord/internal/server"
 )
 
@@ -35,6 +36,9 @@ type Config struct {
 	Member Member
 	// HealthTimeout bounds the read each health check makes (0: 2s).
 	HealthTimeout time.Duration
+	// Faults is the member's fault plane, served under /v1/faults (nil:
+	// fault injection is off and those endpoints answer 403).
+	Faults *faults.Plane
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -50,9 +54,11 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Handler serves /health, /livez, /readyz, /version and /metrics.
+// Handler serves /health, /livez, /readyz, /version, /metrics and the
+// fault API under /v1/faults.
 type Handler struct {
 	m       Member
+	faults  *faults.Plane
 	timeout time.Duration
 	logger  *slog.Logger
 	mux     *http.ServeMux
@@ -63,7 +69,7 @@ func New(cfg Config) (*Handler, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{m: cfg.Member, timeout: cfg.HealthTimeout, logger: cfg.Logger, mux: http.NewServeMux()}
+	h := &Handler{m: cfg.Member, faults: cfg.Faults, timeout: cfg.HealthTimeout, logger: cfg.Logger, mux: http.NewServeMux()}
 	if h.timeout == 0 {
 		h.timeout = 2 * time.Second
 	}
@@ -85,6 +91,7 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /livez", h.probe(livezChecks))
 	h.mux.HandleFunc("GET /readyz", h.probe(readyzChecks))
 	h.mux.HandleFunc("GET /version", h.version)
+	h.registerFaults()
 	return h, nil
 }
 

@@ -94,6 +94,11 @@ type Config struct {
 	// BcryptCost is the cost of stored password hashes (etcd: --bcrypt-cost;
 	// 0 means bcrypt's default, 10).
 	BcryptCost int
+	// FaultInjection gives the member a fault plane (package faults): rules
+	// installed through Faults() drop, delay, duplicate or partition the
+	// raft messages it sends. Off by default: whoever reaches the admin API
+	// could otherwise cut the cluster apart.
+	FaultInjection bool
 	// FS is the filesystem (vfs.Default in production).
 	FS vfs.FS
 	// Clock times lease expiry on this member (nil: the system clock).

@@ -32,6 +32,11 @@
 // maintenance goroutine, owned by the Server and stopped by Stop, counts
 // leader changes, re-raises NOSPACE while over quota and runs compactions.
 //
+// Fault injection: with Config.FaultInjection the server owns a
+// faults.Plane (Faults), answers its questions about members and the leader,
+// and hands it to the transport as the Interceptor of every outbound raft
+// message. Without it the transport has no interceptor at all.
+//
 // The server never imports a front-end, gRPC, net/http or a protocol's wire
 // types; front-ends translate their protocol to this package's calls and map
 // its errors (and apply's and mvcc's) to their own codes.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/concord-db/concord/internal/apply"
 	"github.com/concord-db/concord/internal/command"
+	"github.com/concord-db/concord/internal/faults"
 	"github.com/concord-db/concord/internal/raftnode"
 	"github.com/concord-db/concord/internal/transport"
 )
@@ -60,6 +61,7 @@ type Server struct {
 	node      *raftnode.Node
 	nodeRef   atomic.Pointer[raftnode.Node] // for transport callbacks racing Start
 	transport *transport.Transport
+	faults    *faults.Plane // nil unless Config.FaultInjection
 
 	reqTimeout time.Duration
 	idPrefix   uint64
@@ -139,6 +141,15 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
+	if cfg.FaultInjection {
+		plane, err := faults.New(faults.Config{Cluster: faultCluster{s}, Logger: logger.With("component", "faults")})
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+		s.faults = plane
+		logger.Warn("fault injection enabled: the admin API's /v1/faults can drop, delay and partition this member's peer traffic")
+	}
 	if err := s.initAuth(); err != nil {
 		st.Close()
 		return nil, err
@@ -190,7 +201,11 @@ func (s *Server) ClusterID() uint64 { return s.clusterID }
 // Start starts the peer transport on peerLn and the raft node. It returns once
 // they run; Ready reports when the member can serve.
 func (s *Server) Start(peerLn net.Listener) error {
-	tr, err := transport.New(transport.Config{ID: s.id, ClusterID: s.clusterID, TLS: s.cfg.PeerTLS, Logger: s.logger.With("component", "transport")}, nodeHandler{s})
+	tcfg := transport.Config{ID: s.id, ClusterID: s.clusterID, TLS: s.cfg.PeerTLS, Logger: s.logger.With("component", "transport")}
+	if s.faults != nil {
+		tcfg.Interceptor = faultInterceptor{s.faults}
+	}
+	tr, err := transport.New(tcfg, nodeHandler{s})
 	if err != nil {
 		return err
 	}
@@ -246,6 +261,37 @@ func (h nodeHandler) ReportSnapshot(id uint64, failed bool) {
 	if n := h.s.nodeRef.Load(); n != nil {
 		n.ReportSnapshot(id, failed)
 	}
+}
+
+// Faults returns the member's fault plane, or nil when Config.FaultInjection
+// is off.
+func (s *Server) Faults() *faults.Plane { return s.faults }
+
+// faultInterceptor lets the fault plane judge what the transport sends.
+type faultInterceptor struct{ p *faults.Plane }
+
+func (f faultInterceptor) Intercept(from, to uint64, typ raftpb.MessageType) transport.Verdict {
+	return transport.Verdict(f.p.Intercept(from, to, typ))
+}
+
+// faultCluster answers the fault plane's questions from the applied member
+// table and the raft node (none before Start: no leader yet).
+type faultCluster struct{ s *Server }
+
+func (c faultCluster) Members() []faults.Member {
+	ms := c.s.applier.Members()
+	out := make([]faults.Member, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, faults.Member{ID: m.GetId(), Name: m.GetName()})
+	}
+	return out
+}
+
+func (c faultCluster) Leader() uint64 {
+	if n := c.s.nodeRef.Load(); n != nil {
+		return n.Leader()
+	}
+	return 0
 }
 
 // publishLoop records this member's name and client URLs in the replicated

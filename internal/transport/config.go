@@ -60,6 +60,10 @@ type Config struct {
 	// snapshot and request streams) a TLS client with this configuration.
 	// The listener given to Serve is wrapped by the caller.
 	TLS *tls.Config
+	// Interceptor, when non-nil, judges every outbound message (MsgSnap
+	// included) before it is queued: the fault plane's hook. See the
+	// package doc's "Fault injection".
+	Interceptor Interceptor
 	// Rand supplies reconnect jitter. It is used under a lock, so it need not
 	// be safe for concurrent use. Nil uses math/rand/v2's global source.
 	Rand *rand.Rand

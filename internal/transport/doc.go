@@ -119,6 +119,22 @@
 // every other outcome is ReportSnapshot(id, true). Each chunk, and the wait
 // for the ack, has its own IOTimeout.
 //
+// # Fault injection
+//
+// With Config.Interceptor set (the fault plane, package faults), Send asks
+// it about every message to a known peer, MsgSnap included, before queuing
+// it. A dropped message vanishes silently, as on a lossy network; a dropped
+// MsgSnap is reported failed so raft retries it later. A delayed message
+// (and its copies) waits in one heap ordered by due time and Send order, so
+// a fixed delay keeps a link's order and jitter reorders it; when due it is
+// queued like a fresh Send, without asking the Interceptor again. A full
+// delay heap (QueueSize×16 messages) drops like a full peer queue. Extra
+// copies are queued right after the message; a MsgSnap is never copied.
+// Messages still held when the Transport closes are discarded (snapshots
+// among them reported failed). The hook costs Send one interface call per
+// message; the fault plane answers with one atomic load when no rule is
+// installed.
+//
 // # Goroutines
 //
 // Every goroutine below is started by the Transport, counted in its
@@ -142,6 +158,9 @@
 //     notice at once when the peer closes the stream. Owned by its writer,
 //     which closes the connection and waits for it before redialing or
 //     returning.
+//   - delayer (runDelays), at most one: started by the first delayed
+//     message, queues held messages when due; ends when Close cancels the
+//     Transport's context.
 //   - snapshot sender, one per MsgSnap passed to Send: dials, streams, waits
 //     for the ack, reports. Ends on completion, on error, or when its peer's
 //     context ends (RemovePeer or Close), which closes its connection.
@@ -150,9 +169,12 @@
 //
 // Transport.mu guards the peer map, the listeners, the inbound-stream map and
 // the closed flag. Transport.randMu guards the injected random source and is
-// a leaf. Order: mu before randMu (in practice they are never nested). No
-// lock is held while calling the Handler, dialing, doing network IO, or
-// waiting for a goroutine. Per-peer counters are atomics.
+// a leaf. The delay heap's mutex is a leaf taken under mu's read lock (Send)
+// or alone (the delayer). Order: mu before randMu (in practice they are
+// never nested), mu before the delay heap's. The Interceptor is called under
+// mu's read lock and must not call back. No lock is held while calling the
+// Handler, dialing, doing network IO, or waiting for a goroutine. Per-peer
+// counters are atomics.
 //
 // # Handler contract
 //

@@ -66,6 +66,9 @@ type Transport struct {
 	// randMu guards cfg.Rand, which need not be safe for concurrent use.
 	// It is a leaf lock.
 	randMu sync.Mutex
+
+	// delays holds messages an Interceptor delayed (intercept.go).
+	delays delayQueue
 }
 
 // New returns a Transport for cfg that reports to h. It starts no goroutines
@@ -87,6 +90,7 @@ func New(cfg Config, h Handler) (*Transport, error) {
 		cancel:  cancel,
 		peers:   make(map[uint64]*peer),
 		inbound: make(map[uint64]net.Conn),
+		delays:  delayQueue{wake: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -194,12 +198,21 @@ func (t *Transport) RemovePeer(id uint64) {
 // that does not fit its peer's queue is dropped and the peer is reported
 // unreachable (once per Send call); a dropped MsgSnap also gets
 // ReportSnapshot(failed). Messages to unknown peers are dropped. Each MsgSnap
-// is sent on its own connection by its own goroutine.
+// is sent on its own connection by its own goroutine. With a
+// Config.Interceptor, each message to a known peer is first judged by it:
+// dropped, held for a delay, or queued with extra copies.
 //
 // Send keeps the message pointers: the caller must not modify a message
 // after passing it to Send (raft does not). Send is safe for concurrent use;
 // after Close it drops everything without reporting.
 func (t *Transport) Send(msgs []*raftpb.Message) {
+	t.send(msgs, t.cfg.Interceptor)
+}
+
+// send is Send with the interceptor to apply (nil for messages whose delay
+// is over). It reports false, having done nothing, when the Transport is
+// closed.
+func (t *Transport) send(msgs []*raftpb.Message, ic Interceptor) bool {
 	// Report after releasing mu: the Handler must never run under it.
 	var unreachBuf, snapFailBuf [4]uint64
 	unreachable, snapFailed := unreachBuf[:0], snapFailBuf[:0]
@@ -207,7 +220,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 	t.mu.RLock()
 	if t.closed {
 		t.mu.RUnlock()
-		return
+		return false
 	}
 	var p *peer
 	for _, m := range msgs {
@@ -215,25 +228,51 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 		if p == nil || p.id != to {
 			p = t.peers[to]
 		}
+		isSnap := m.GetType() == raftpb.MsgSnap
 		if p == nil {
 			t.log.Debug("transport: dropping message to unknown peer", slog.Uint64("peer", to), slog.String("type", m.GetType().String()))
-			if m.GetType() == raftpb.MsgSnap {
+			if isSnap {
 				snapFailed = append(snapFailed, to)
 			}
 			continue
 		}
-		if m.GetType() == raftpb.MsgSnap {
+		copies := 0
+		if ic != nil {
+			v := ic.Intercept(t.cfg.ID, to, m.GetType())
+			if v.Drop {
+				if isSnap {
+					snapFailed = append(snapFailed, to)
+				}
+				continue
+			}
+			if !isSnap {
+				copies = max(v.Copies, 0)
+			}
+			if v.Delay > 0 {
+				if !t.delayLocked(m, 1+copies, v.Delay) {
+					p.dropped.Add(uint64(1 + copies))
+					unreachable = appendUnique(unreachable, to)
+					if isSnap {
+						snapFailed = append(snapFailed, to)
+					}
+				}
+				continue
+			}
+		}
+		if isSnap {
 			// goLocked under the read lock is safe: Close needs the write
 			// lock to set closed, so it cannot have started waiting.
 			p := p
 			t.goLocked(func() { t.sendSnapshot(p, m) })
 			continue
 		}
-		select {
-		case p.queue <- m:
-		default:
-			p.dropped.Add(1)
-			unreachable = appendUnique(unreachable, to)
+		for range 1 + copies {
+			select {
+			case p.queue <- m:
+			default:
+				p.dropped.Add(1)
+				unreachable = appendUnique(unreachable, to)
+			}
 		}
 	}
 	t.mu.RUnlock()
@@ -244,6 +283,7 @@ func (t *Transport) Send(msgs []*raftpb.Message) {
 	for _, id := range snapFailed {
 		t.h.ReportSnapshot(id, true)
 	}
+	return true
 }
 
 func appendUnique(s []uint64, id uint64) []uint64 {

@@ -6,7 +6,8 @@
 // linearizable follower reads, failover after SIGKILL and catch-up by
 // snapshot, durability of acknowledged writes across a whole-cluster kill,
 // etcd's exact error messages and codes, WAL corruption detection, flag
-// validation, and leadership transfer on SIGTERM.
+// validation, leadership transfer on SIGTERM, and partitions and one-way
+// cuts injected through the fault plane with concord fault (fault_test.go).
 //
 // What it owns: cluster.go, the harness (ports, processes, logs, clients,
 // leader discovery), and the tests. It never imports internal packages: it

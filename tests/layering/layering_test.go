@@ -14,6 +14,7 @@ var core = []string{
 	"internal/server",
 	"internal/raftnode",
 	"internal/transport",
+	"internal/faults",
 	"internal/apply",
 	"internal/command",
 	"internal/mvcc",

@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// faultCluster starts three members that serve the fault API.
+func faultCluster(t *testing.T) *Cluster {
+	t.Helper()
+	c := NewCluster(t, ClusterOptions{Size: 3, ExtraArgs: []string{"--fault-injection"}})
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		// No rule may outlive a passing test's heal.
+		if r := concordCLI(t, c, "fault", "list"); r.code != 0 || !strings.Contains(r.stdout, "no fault rules installed") {
+			t.Errorf("fault list at the end: %s", r)
+		}
+	})
+	return c
+}
+
+// installFault runs a concord fault verb that installs a rule on every
+// member and returns the rule's id.
+func installFault(t *testing.T, c *Cluster, args ...string) string {
+	t.Helper()
+	out := concordCLIOK(t, c, append([]string{"fault"}, args...)...)
+	id, rest, ok := strings.Cut(strings.TrimSpace(out), " installed on ")
+	if !ok || !strings.HasPrefix(rest, "n1,n2,n3: ") {
+		t.Fatalf("concord fault %s printed %q; want \"ID installed on n1,n2,n3: ...\"", strings.Join(args, " "), out)
+	}
+	return id
+}
+
+// serializableGet reads key from member i alone (its local state).
+func serializableGet(c *Cluster, i int, key string) (string, bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	resp, err := c.Client(i).Get(ctx, key, clientv3.WithSerializable())
+	if err != nil || len(resp.Kvs) == 0 {
+		return "", false, err
+	}
+	return string(resp.Kvs[0].Value), true, nil
+}
+
+// listRow returns the line of concord fault list for rule id and its fired
+// count.
+func listRow(t *testing.T, c *Cluster, id string) (string, int) {
+	t.Helper()
+	for line := range strings.Lines(concordCLIOK(t, c, "fault", "list")) {
+		fields := strings.Fields(line)
+		if len(fields) > 0 && fields[0] == id {
+			fired, err := strconv.Atoi(fields[len(fields)-1])
+			if err != nil {
+				t.Fatalf("fault list row %q: no fired count", line)
+			}
+			return line, fired
+		}
+	}
+	t.Fatalf("fault list shows no rule %s", id)
+	return "", 0
+}
+
+// TestFaultPartitionLeader partitions the leader from the majority with
+// concord fault: the old leader cannot commit, the majority elects a new
+// leader and takes writes, and after heal the old leader catches up.
+func TestFaultPartitionLeader(t *testing.T) {
+	c := faultCluster(t)
+	old := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	oldID := c.MemberID(old)
+	var rest []int
+	var restNames []string
+	for i, m := range c.Members {
+		if i != old {
+			rest = append(rest, i)
+			restNames = append(restNames, m.Name)
+		}
+	}
+	if _, err := c.All().Put(reqCtx(t), "fault/before", "1"); err != nil {
+		t.Fatal(err)
+	}
+
+	id := installFault(t, c, "partition", c.Members[old].Name, strings.Join(restNames, ","))
+	if row, _ := listRow(t, c, id); !strings.Contains(row, "partition "+c.Members[old].Name+" | "+strings.Join(restNames, ",")) ||
+		!strings.Contains(row, "never") {
+		t.Errorf("fault list row %q: want the partition, never expiring", row)
+	}
+
+	// The isolated old leader cannot commit: its write fails or times out.
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	_, err := c.Client(old).Put(ctx, "fault/minority", "lost")
+	cancel()
+	if err == nil {
+		t.Fatalf("a put through the isolated old leader %s succeeded", c.Members[old].Name)
+	}
+	t.Logf("put through the isolated old leader failed after %v: %v", time.Since(start).Round(time.Millisecond), err)
+
+	// The majority elects a new leader among itself and serves writes.
+	var newLeader int
+	if !pollUntil(20*c.Opts.ElectionTimeout, func() bool {
+		for _, i := range rest {
+			st, err := c.Status(context.Background(), i)
+			if err == nil && st.Leader != 0 && st.Leader != oldID && st.Leader == st.Header.MemberId {
+				newLeader = i
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("the majority %v elected no new leader", restNames)
+	}
+	var putErr error
+	if !pollUntil(5*time.Second, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_, putErr = c.Client(newLeader).Put(ctx, "fault/majority", "during")
+		return putErr == nil
+	}) {
+		t.Fatalf("the majority's new leader %s takes no writes: %v", c.Members[newLeader].Name, putErr)
+	}
+	for _, i := range rest {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		resp, err := c.Client(i).Get(ctx, "fault/minority")
+		cancel()
+		if err != nil || len(resp.Kvs) != 0 {
+			t.Errorf("%s reads fault/minority = %v, %v; the minority's write must not commit", c.Members[i].Name, resp, err)
+		}
+	}
+	if v, ok, err := serializableGet(c, old, "fault/majority"); ok || err != nil {
+		t.Errorf("the isolated %s sees fault/majority = %q, %v", c.Members[old].Name, v, err)
+	}
+	if _, fired := listRow(t, c, id); fired == 0 {
+		t.Errorf("fault list: rule %s fired 0 times under a live partition", id)
+	}
+
+	// Heal: the old leader rejoins and sees the majority's write.
+	heal := concordCLIOK(t, c, "fault", "heal")
+	for _, m := range c.Members {
+		if !strings.Contains(heal, m.Name+": removed "+id) {
+			t.Errorf("fault heal printed %q; want %s removed on %s", heal, id, m.Name)
+		}
+	}
+	if !pollUntil(10*time.Second, func() bool {
+		v, ok, _ := serializableGet(c, old, "fault/majority")
+		return ok && v == "during"
+	}) {
+		t.Fatalf("%s did not catch up with the majority's write after heal", c.Members[old].Name)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), requestTimeout)
+	_, err = c.Client(old).Put(ctx, "fault/after", "1")
+	cancel()
+	if err != nil {
+		t.Errorf("put through %s after heal: %v", c.Members[old].Name, err)
+	}
+	c.WaitLeader(20 * c.Opts.ElectionTimeout)
+	for _, m := range c.Members {
+		if !strings.Contains(m.Log(), "fault rule installed") || !strings.Contains(m.Log(), "fault rule removed") {
+			t.Errorf("%s logged no install or removal of the rule", m.Name)
+		}
+	}
+}
+
+// TestFaultOneWayCut cuts only appends and heartbeats from the leader to one
+// follower, with an expiry: the follower falls behind while the others
+// commit, and heal by id lets it catch up.
+func TestFaultOneWayCut(t *testing.T) {
+	c := faultCluster(t)
+	leader := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	follower, other := (leader+1)%3, (leader+2)%3
+	link := c.Members[leader].Name + "->" + c.Members[follower].Name
+	id := installFault(t, c, "drop", "--type", "MsgApp,MsgHeartbeat", "--duration", "1m", link, "1.0")
+	row, _ := listRow(t, c, id)
+	if want := fmt.Sprintf("drop MsgApp,MsgHeartbeat %s", link); !strings.Contains(row, want) || !strings.Contains(row, "in 1m") {
+		t.Errorf("fault list row %q: want %q expiring in 1m0s", row, want)
+	}
+
+	// Through the leader: the cut follower, hearing no leader, refuses
+	// writes (it keeps trying pre-votes, which PreVote makes harmless).
+	if _, err := c.Client(leader).Put(reqCtx(t), "oneway/k", "v1"); err != nil {
+		t.Fatalf("put under a one-way cut to one follower: %v", err)
+	}
+	if !pollUntil(5*time.Second, func() bool {
+		v, ok, _ := serializableGet(c, other, "oneway/k")
+		return ok && v == "v1"
+	}) {
+		t.Fatalf("%s (not cut) never applied oneway/k", c.Members[other].Name)
+	}
+	// Many heartbeat intervals later the cut follower still has not heard.
+	if pollUntil(20*c.Opts.HeartbeatInterval, func() bool {
+		_, ok, _ := serializableGet(c, follower, "oneway/k")
+		return ok
+	}) {
+		t.Fatalf("%s applied oneway/k through a cut link", c.Members[follower].Name)
+	}
+	if _, fired := listRow(t, c, id); fired == 0 {
+		t.Errorf("rule %s fired 0 times", id)
+	}
+
+	heal := concordCLIOK(t, c, "fault", "heal", id)
+	if strings.Count(heal, "removed "+id) != 3 {
+		t.Errorf("fault heal %s printed %q; want it removed on every member", id, heal)
+	}
+	if !pollUntil(10*time.Second, func() bool {
+		v, ok, _ := serializableGet(c, follower, "oneway/k")
+		return ok && v == "v1"
+	}) {
+		t.Fatalf("%s did not catch up after heal", c.Members[follower].Name)
+	}
+	c.WaitLeader(20 * c.Opts.ElectionTimeout)
+}
