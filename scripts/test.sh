@@ -14,12 +14,12 @@ if [ -n "$unformatted" ]; then
 fi
 go vet ./...
 
-race_pkgs="./internal/raftnode/... ./internal/wal/... ./internal/snap/... ./internal/mvcc/... ./internal/apply/... ./internal/transport/... ./internal/watch/... ./internal/lease/... ./internal/server/... ./internal/auth/... ./internal/tlsconf/..."
+race_pkgs="./internal/raftnode/... ./internal/wal/... ./internal/snap/... ./internal/mvcc/... ./internal/apply/... ./internal/transport/... ./internal/watch/... ./internal/lease/... ./internal/server/... ./internal/auth/... ./internal/tlsconf/... ./internal/faults/..."
 echo "== go test -race (core packages)"
 go test -race -count=1 $race_pkgs
 
 echo "== go test (everything else)"
-others=$(go list ./... | grep -v -E '/internal/(raftnode|wal|snap|mvcc|apply|transport|watch|lease|server|auth|tlsconf)($|/)')
+others=$(go list ./... | grep -v -E '/internal/(raftnode|wal|snap|mvcc|apply|transport|watch|lease|server|auth|tlsconf|faults)($|/)')
 go test -count=1 -timeout 15m $others
 
 echo "== fuzz (short)"
