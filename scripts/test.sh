@@ -22,6 +22,9 @@ echo "== go test (everything else)"
 others=$(go list ./... | grep -v -E '/internal/(raftnode|wal|snap|mvcc|apply|transport|watch|lease|server|auth|tlsconf|faults)($|/)')
 go test -count=1 -timeout 15m $others
 
+echo "== deterministic simulation: 500 seeds (a failure prints the seed and its replay command)"
+go test -count=1 ./internal/sim -run '^TestSeeds$' -seeds=500
+
 echo "== fuzz (short)"
 fuzztime=${FUZZTIME:-10s}
 go test -run '^$' -fuzz '^FuzzDecodeRecord$' -fuzztime "$fuzztime" ./internal/wal

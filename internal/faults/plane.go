@@ -172,7 +172,14 @@ func (p *Plane) Decide(from, to uint64, typ raftpb.MessageType, now time.Time, r
 				v.Delay = 0
 			}
 		case KindDuplicate:
-			v.Copies++
+			// Never a forwarded proposal: apply does not deduplicate
+			// command ids, so a second copy would run the write twice —
+			// an anomaly no real network makes of one TCP-carried message
+			// (the simulation found it). Every other raft message is
+			// idempotent to raft.
+			if typ != raftpb.MsgProp {
+				v.Copies++
+			}
 		}
 		if v.Drop {
 			break

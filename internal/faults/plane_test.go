@@ -493,3 +493,25 @@ func BenchmarkInterceptThreeRules(b *testing.B) {
 		p.Intercept(1, 2, raftpb.MsgApp)
 	}
 }
+
+// TestDuplicateSparesProposals: a duplicated forwarded proposal would be
+// applied twice (apply does not deduplicate command ids), so the duplicate
+// rule never copies MsgProp.
+func TestDuplicateSparesProposals(t *testing.T) {
+	clock := &testClock{t: time.Unix(1000, 0)}
+	p, err := New(Config{Cluster: threeMembers(), Now: clock.now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := 1.0
+	if _, err := p.Install(Spec{Kind: KindDuplicate, Link: "*->*", Probability: &one}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	if v := p.Decide(1, 2, raftpb.MsgProp, clock.now(), r); v.Copies != 0 {
+		t.Errorf("MsgProp copies = %d, want 0", v.Copies)
+	}
+	if v := p.Decide(1, 2, raftpb.MsgApp, clock.now(), r); v.Copies != 1 {
+		t.Errorf("MsgApp copies = %d, want 1", v.Copies)
+	}
+}

@@ -15,6 +15,8 @@ var core = []string{
 	"internal/raftnode",
 	"internal/transport",
 	"internal/faults",
+	"internal/sim",
+	"internal/check",
 	"internal/apply",
 	"internal/command",
 	"internal/mvcc",
