@@ -99,6 +99,20 @@ type Config struct {
 	// raft messages it sends. Off by default: whoever reaches the admin API
 	// could otherwise cut the cluster apart.
 	FaultInjection bool
+	// Unsafe switches break one guarantee on purpose, so the checkers
+	// (internal/sim, concord check) can be seen to catch it. Off by default;
+	// a member with one on says so loudly in its log.
+	//
+	// UnsafeLocalReads serves linearizable reads from local state without a
+	// ReadIndex round (stale reads on a partitioned member).
+	UnsafeLocalReads bool
+	// UnsafeNoFsync acknowledges writes without fsyncing the WAL (a power
+	// loss loses acknowledged writes).
+	UnsafeNoFsync bool
+	// UnsafeLeaseExpiryWithoutQuorum lets the leader revoke expired leases
+	// without first confirming it still leads (a deposed leader whose clock
+	// runs fast revokes leases the new leader still honours).
+	UnsafeLeaseExpiryWithoutQuorum bool
 	// FS is the filesystem (vfs.Default in production).
 	FS vfs.FS
 	// Clock times lease expiry on this member (nil: the system clock).
