@@ -79,6 +79,10 @@ type serverFlags struct {
 
 	faultInjection bool // serve the fault API (fault.go is its CLI)
 
+	// The unsafe switches (server.Config.Unsafe*): each breaks one
+	// guarantee so the checkers can be seen to catch it.
+	unsafeLocalReads, unsafeNoFsync, unsafeLeaseExpiry bool
+
 	tls serverTLSFlags // server_tls.go
 
 	// etcd's auth flags; server.New checks their content.
@@ -156,6 +160,9 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 		fl.MarkHidden(name)
 	}
 	fl.BoolVar(&f.faultInjection, "fault-injection", false, "serve the fault API (/v1/faults on the client and metrics ports) that drops, delays and partitions this member's peer traffic; for testing, never on a cluster you need")
+	fl.BoolVar(&f.unsafeLocalReads, "unsafe-local-reads", false, "UNSAFE, for testing checkers: serve linearizable reads from local state without ReadIndex (a partitioned member returns stale data)")
+	fl.BoolVar(&f.unsafeNoFsync, "unsafe-no-fsync", false, "UNSAFE, for testing checkers: acknowledge writes without fsyncing the WAL (a power loss loses acknowledged writes)")
+	fl.BoolVar(&f.unsafeLeaseExpiry, "unsafe-lease-expiry-without-quorum", false, "UNSAFE, for testing checkers: revoke expired leases without first confirming leadership (a deposed leader can revoke a live lease)")
 	fl.BoolVar(&f.autoPromote, "auto-promote", false, "as leader, promote a learner as soon as it has caught up (etcd needs member promote)")
 	f.tls.register(fl)
 	fl.StringVar(&f.authToken, "auth-token", "simple", "auth token type and options: simple, or jwt,pub-key=PATH,priv-key=PATH,sign-method=RS256,ttl=5m (etcd)")
@@ -252,6 +259,9 @@ func (f serverFlags) config() (server.Config, error) {
 	cfg.WatchBufferEvents = f.watchBufferEvents
 	cfg.AutoPromote = f.autoPromote
 	cfg.FaultInjection = f.faultInjection
+	cfg.UnsafeLocalReads = f.unsafeLocalReads
+	cfg.UnsafeNoFsync = f.unsafeNoFsync
+	cfg.UnsafeLeaseExpiryWithoutQuorum = f.unsafeLeaseExpiry
 	cfg.AuthToken = f.authToken
 	cfg.AuthTokenTTL = time.Duration(f.authTokenTTL) * time.Second
 	cfg.BcryptCost = f.bcryptCost
@@ -266,6 +276,23 @@ func (f serverFlags) config() (server.Config, error) {
 	return cfg, nil
 }
 
+// warnUnsafe logs one WARN line for every unsafe switch that is on, naming
+// the guarantee it breaks, so nobody runs one by accident unnoticed.
+func warnUnsafe(logger *slog.Logger, cfg server.Config) {
+	for _, u := range []struct {
+		on          bool
+		flag, broke string
+	}{
+		{cfg.UnsafeLocalReads, "--unsafe-local-reads", "linearizable reads are served from local state without ReadIndex: a partitioned or lagging member returns stale data"},
+		{cfg.UnsafeNoFsync, "--unsafe-no-fsync", "the WAL is never fsynced: a power loss or kernel crash loses acknowledged writes"},
+		{cfg.UnsafeLeaseExpiryWithoutQuorum, "--unsafe-lease-expiry-without-quorum", "expired leases are revoked without confirming leadership: a deposed leader can revoke a lease the cluster still honours"},
+	} {
+		if u.on {
+			logger.Warn("UNSAFE MODE: "+u.flag+" is on; never use it on a cluster you need", "breaks", u.broke)
+		}
+	}
+}
+
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
@@ -278,6 +305,7 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	level, _ := parseLevel(f.logLevel)
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("member", cfg.Name)
 	cfg.Logger = logger
+	warnUnsafe(logger, cfg)
 	addrs, err := f.addrs()
 	if err != nil {
 		return err

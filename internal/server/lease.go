@@ -17,6 +17,9 @@ package server
 //   - Expired leases are revoked through raft, and only after a ReadIndex
 //     round started after the expiry decision confirms this member still
 //     leads: a stuck or deposed leader revokes nothing (etcd #15247).
+//     Config.UnsafeLeaseExpiryWithoutQuorum skips that round (and the
+//     leadership re-check after it), on purpose, to show the checkers
+//     catching the bug it prevents.
 //   - On a leader change a lease keeps its remaining time; it gets at least
 //     one election timeout (the grace) so clients can find the new leader.
 //     etcd instead restarts every lease at its full TTL (etcd #9395).
@@ -115,6 +118,10 @@ type leaseKeeper struct {
 	waiters []chan error
 	// revoking holds expired leases whose revocation is in flight.
 	revoking map[int64]bool
+	// confirm, when set, replaces the ReadIndex round that proves this
+	// member still leads before it revokes: a test plays a leader that has
+	// lost its quorum with it.
+	confirm func(context.Context) error
 }
 
 // leases returns the keeper, built on first use (restore can feed it before
@@ -570,11 +577,12 @@ func (s *Server) checkpointLeases(ctx context.Context, all bool) {
 }
 
 // revokeExpired revokes the leases that expired by this leader's clock,
-// after a ReadIndex round confirms it still leads.
+// after a ReadIndex round confirms it still leads (unless
+// UnsafeLeaseExpiryWithoutQuorum).
 func (s *Server) revokeExpired(ctx context.Context) {
 	k := s.leases()
 	k.mu.Lock()
-	term := k.term
+	term, confirm := k.term, k.confirm
 	var ids []int64
 	for _, id := range k.lessor.Expired(k.clock.Now(), maxRevokesPerRound) {
 		if !k.revoking[id] {
@@ -593,13 +601,20 @@ func (s *Server) revokeExpired(ctx context.Context) {
 		}
 		k.mu.Unlock()
 	}
-	rctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ElectionTimeout)
-	_, err := s.node.ReadIndex(rctx)
-	cancel()
-	if st := s.node.Status(); err != nil || st.Leader != s.id || st.Term != term {
-		release(ids)
-		s.logger.Info("lease expiry: leadership not confirmed; revoking nothing", "expired", len(ids), "err", err)
-		return
+	if s.cfg.UnsafeLeaseExpiryWithoutQuorum {
+		s.logger.Info("lease expiry: UNSAFE: revoking without confirming leadership", "expired", len(ids), "term", term)
+	} else {
+		if confirm == nil {
+			confirm = func(ctx context.Context) error { _, err := s.node.ReadIndex(ctx); return err }
+		}
+		rctx, cancel := context.WithTimeout(ctx, 2*s.cfg.ElectionTimeout)
+		err := confirm(rctx)
+		cancel()
+		if st := s.node.Status(); err != nil || st.Leader != s.id || st.Term != term {
+			release(ids)
+			s.logger.Info("lease expiry: leadership not confirmed; revoking nothing", "expired", len(ids), "err", err)
+			return
+		}
 	}
 	sem := make(chan struct{}, revokeConcurrency)
 	var wg sync.WaitGroup

@@ -119,13 +119,24 @@ func (s *Server) linearize(ctx context.Context) error {
 	return nil
 }
 
+// linearizeRead is the barrier of a client's linearizable key read (Range,
+// read-only Txn): linearize, unless Config.UnsafeLocalReads, which serves
+// the read from whatever this member has applied — stale on a member cut off
+// from the leader. Leadership checks (leases, auth, members) keep linearize.
+func (s *Server) linearizeRead(ctx context.Context) error {
+	if s.cfg.UnsafeLocalReads {
+		return nil
+	}
+	return s.linearize(ctx)
+}
+
 // Range reads keys; linearizable unless req.Serializable.
 func (s *Server) Range(ctx context.Context, req *command.RangeRequest) (*command.RangeResponse, Header, error) {
 	if err := apply.ValidateRange(req); err != nil {
 		return nil, Header{}, err
 	}
 	if !req.Serializable {
-		if err := s.linearize(ctx); err != nil {
+		if err := s.linearizeRead(ctx); err != nil {
 			return nil, Header{}, err
 		}
 	}
@@ -170,7 +181,7 @@ func (s *Server) Txn(ctx context.Context, req *command.TxnRequest) (*command.Txn
 		return nil, Header{}, err
 	}
 	if apply.IsReadOnlyTxn(req) {
-		if err := s.linearize(ctx); err != nil {
+		if err := s.linearizeRead(ctx); err != nil {
 			return nil, Header{}, err
 		}
 		if err := apply.PermitTxn(s.applier.Auth(), subjectOf(ctx), req); err != nil {

@@ -66,16 +66,30 @@ type persisted struct {
 	entries  []*raftpb.Entry
 }
 
+// openMemberStorage is openStorage for cfg: its filesystem, data
+// directory, WAL segment size and the UnsafeNoFsync switch (the WAL then
+// writes every batch but never fdatasyncs it, so a power loss can take back
+// acknowledged writes; snapshot files are still synced).
+func openMemberStorage(cfg Config, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
+	return openStorageWAL(cfg.FS, cfg.DataDir, wal.Config{SegmentSize: cfg.WALSegmentBytes, UnsafeNoSync: cfg.UnsafeNoFsync}, logger, fresh)
+}
+
 // openStorage opens (or, when fresh, creates) the member's WAL and snapshot
 // directory. It returns nil persisted state for a fresh directory.
 func openStorage(fs vfs.FS, dataDir string, segBytes int64, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
+	return openStorageWAL(fs, dataDir, wal.Config{SegmentSize: segBytes}, logger, fresh)
+}
+
+// openStorageWAL is openStorage with the WAL's tunables taken from wcfg
+// (its FS, Dir and Logger are filled in here).
+func openStorageWAL(fs vfs.FS, dataDir string, wcfg wal.Config, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
 	walDir := fs.PathJoin(dataDir, "member", "wal")
 	snapDir := fs.PathJoin(dataDir, "member", "snap")
 	ss, err := snap.New(fs, snapDir, logger)
 	if err != nil {
 		return nil, nil, err
 	}
-	wcfg := wal.Config{FS: fs, Dir: walDir, SegmentSize: segBytes, Logger: logger}
+	wcfg.FS, wcfg.Dir, wcfg.Logger = fs, walDir, logger
 	if !wal.Exists(fs, walDir) {
 		meta, err := json.Marshal(fresh)
 		if err != nil {

@@ -168,4 +168,11 @@
 //   - ReleaseTo: remove segments oldest first, fsync'ing the directory after
 //     each removal, so a crash leaves a contiguous suffix of the chain.
 //   - Open: torn-tail repair writes zeros and fdatasyncs before any append.
+//   - Config.UnsafeNoSync (a deliberate break, for proving the durability
+//     checkers): Save and SaveSnapshotMark write but skip their fdatasync,
+//     so a power loss may take back batches already acknowledged. Rollover
+//     first fdatasyncs the full segment, and creation and repair sync as
+//     above, so the chain rules of this page still hold after a crash that
+//     keeps unsynced blocks in order; one that keeps a later block but not
+//     an earlier one is reported as corruption, as for any log.
 package wal

@@ -94,6 +94,7 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		dir:       cfg.Dir,
 		segSize:   cfg.SegmentSize,
 		logger:    cfg.Logger,
+		noSync:    cfg.UnsafeNoSync,
 		metadata:  r.metadata,
 		segs:      segs,
 		f:         cur,
@@ -106,6 +107,7 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		mark:      r.mark,
 		hasMark:   r.hasMark,
 	}
+	w.warnNoSync()
 	res := &ReadResult{
 		Metadata:  slices.Clone(r.metadata),
 		HardState: r.hs.proto(),

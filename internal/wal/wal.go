@@ -68,6 +68,14 @@ type Config struct {
 	SegmentSize int64
 	// Logger receives torn-tail repairs and rollover events; nil discards.
 	Logger *slog.Logger
+	// UnsafeNoSync skips the fdatasync of every batch (Save,
+	// SaveSnapshotMark): the write still happens, so a process crash loses
+	// nothing, but a power loss can take back batches Save already returned
+	// for — raft acknowledgements included. It exists only so the durability
+	// checkers can be seen to fail (server.Config.UnsafeNoFsync). Segment
+	// creation, rollover and torn-tail repair still sync, so the segment
+	// chain stays well formed (see doc.go, "fsync rules").
+	UnsafeNoSync bool
 }
 
 // Validate reports whether c is usable.
@@ -126,6 +134,7 @@ type WAL struct {
 	dir     string
 	segSize int64
 	logger  *slog.Logger
+	noSync  bool // Config.UnsafeNoSync
 
 	metadata []byte
 
@@ -195,9 +204,11 @@ func Create(cfg Config, metadata []byte) (*WAL, error) {
 		dir:       cfg.Dir,
 		segSize:   cfg.SegmentSize,
 		logger:    cfg.Logger,
+		noSync:    cfg.UnsafeNoSync,
 		metadata:  slices.Clone(metadata),
 		nextBatch: 1,
 	}
+	w.warnNoSync()
 	if err := w.cutLocked(0, 0); err != nil {
 		return nil, err
 	}
@@ -392,12 +403,25 @@ func (w *WAL) grow(n int) []byte {
 	return w.buf[:n]
 }
 
+// warnNoSync says loudly, once per Create or Open, that this WAL breaks
+// its durability promise.
+func (w *WAL) warnNoSync() {
+	if w.noSync {
+		w.logger.Warn("wal: UNSAFE: fsync disabled; a power loss can lose acknowledged writes", "dir", w.dir)
+	}
+}
+
 // writeLocked writes one encoded batch at the current offset and fdatasyncs
-// it. Any failure poisons the WAL.
+// it (unless UnsafeNoSync). Any failure poisons the WAL.
 func (w *WAL) writeLocked(buf []byte) error {
 	if _, err := w.f.WriteAt(buf, w.off); err != nil {
 		w.err = fmt.Errorf("wal: write %s: %w", w.segs[len(w.segs)-1].name, err)
 		return w.err
+	}
+	if w.noSync {
+		w.off += int64(len(buf))
+		w.nextBatch++
+		return nil
 	}
 	if err := w.f.SyncData(); err != nil {
 		w.err = fmt.Errorf("wal: sync %s: %w", w.segs[len(w.segs)-1].name, err)
@@ -414,6 +438,16 @@ func (w *WAL) writeLocked(buf []byte) error {
 func (w *WAL) maybeCutLocked(size int, firstIndex uint64) error {
 	if w.off+int64(size) <= w.segSize || w.off <= w.dataStart {
 		return nil
+	}
+	if w.noSync {
+		// Open requires every segment but the last to end in a synced
+		// batch; without this a power loss could leave a hole in the batch
+		// sequence, and the member would refuse to start instead of merely
+		// forgetting its newest writes.
+		if err := w.f.SyncData(); err != nil {
+			w.err = fmt.Errorf("wal: sync %s: %w", w.segs[len(w.segs)-1].name, err)
+			return w.err
+		}
 	}
 	return w.cutLocked(w.segs[len(w.segs)-1].seq+1, firstIndex)
 }
