@@ -1,7 +1,7 @@
 package main
 
 // The fault verbs: concord fault partition/isolate-leader/delay/drop/
-// duplicate/heal/list. They drive the fault API (package admin documents
+// duplicate/pause/clock/disk/heal/list. They drive the fault API (package admin documents
 // it) of every member: each member judges only the raft messages it sends,
 // so a rule meant for the cluster goes to all of them. The members are
 // found through clientv3 MemberList on --endpoints; the API is reached on
@@ -47,7 +47,12 @@ type ruleFlags struct {
 }
 
 func (r *ruleFlags) register(cmd *cobra.Command) {
+	r.registerNoDuration(cmd)
 	cmd.Flags().DurationVar(&r.duration, "duration", 0, "remove the rule after this long (default: until healed)")
+}
+
+// registerNoDuration is for pause, whose DURATION is an argument.
+func (r *ruleFlags) registerNoDuration(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&r.id, "id", "", "the rule's id (default: chosen by the first member, f1, f2, ...)")
 	cmd.Flags().StringVar(&r.description, "description", "", "what list shows for the rule (default: generated)")
 }
@@ -83,24 +88,140 @@ func newFaultCmd() *cobra.Command {
 	var f faultFlags
 	cmd := &cobra.Command{
 		Use:   "fault",
-		Short: "Inject network faults between members (members need --fault-injection)",
-		Long: `Drop, delay, duplicate or partition the raft messages members send each other.
+		Short: "Inject network, pause, clock and disk faults (members need --fault-injection)",
+		Long: `Drop, delay, duplicate or partition the raft messages members send each other;
+pause a member's raft loop, skew its lease clock, or slow or fail its disk.
 Each rule is installed on every member (found with MemberList through
 --endpoints), through the fault API on each member's client URL; members
-must run with --fault-injection. Rules live in member memory: a restarted
-member has none, and heal removes them all.`,
+must run with --fault-injection. A pause, clock or disk rule acts only on
+the member it names. Rules live in member memory: a restarted member has
+none, and heal removes them all (a paused member resumes at once).
+
+Crashing and restarting a member is not a rule: a process cannot restart
+itself. Kill it (kill -9) and start it again yourself, or let concord
+check do it.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usagef("fault: unknown subcommand %q; want partition, isolate-leader, delay, drop, duplicate, heal or list", args[0])
+				return usagef("fault: unknown subcommand %q; want %s", args[0], faultVerbs)
 			}
-			return usagef("fault needs a subcommand: partition, isolate-leader, delay, drop, duplicate, heal or list")
+			return usagef("fault needs a subcommand: %s", faultVerbs)
 		},
 	}
 	f.cf.register(cmd.PersistentFlags())
 	cmd.AddCommand(newFaultPartitionCmd(&f), newFaultIsolateLeaderCmd(&f), newFaultDelayCmd(&f),
 		newFaultLossCmd(&f, faults.KindDrop), newFaultLossCmd(&f, faults.KindDuplicate),
+		newFaultPauseCmd(&f), newFaultClockCmd(&f), newFaultDiskCmd(&f),
 		newFaultHealCmd(&f), newFaultListCmd(&f))
+	return cmd
+}
+
+const faultVerbs = "partition, isolate-leader, delay, drop, duplicate, pause, clock, disk, heal or list"
+
+func newFaultPauseCmd(f *faultFlags) *cobra.Command {
+	var rf ruleFlags
+	cmd := &cobra.Command{
+		Use:   "pause MEMBER [DURATION]",
+		Short: "Freeze a member's raft loop for a while",
+		Long: `Freeze MEMBER's raft loop for DURATION (default: until healed), as a long GC
+pause or SIGSTOP would: it stops ticking, stepping, proposing and applying,
+while its transport keeps accepting bytes. Afterwards it resumes where it
+stopped, usually to find a newer term. heal resumes it at once. MEMBER is a
+name, a hexadecimal id or "leader".
+
+  concord fault pause n1 5s
+  concord fault pause leader 3s`,
+		Args: argsBetween(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := faults.Spec{Kind: faults.KindPause, Member: args[0]}
+			if len(args) == 2 {
+				d, err := time.ParseDuration(args[1])
+				if err != nil || d <= 0 {
+					return usagef("pause: bad duration %q: want a positive Go duration such as 5s", args[1])
+				}
+				rf.duration = d
+			}
+			return f.install(cmd, s, &rf)
+		},
+	}
+	rf.registerNoDuration(cmd)
+	return cmd
+}
+
+func newFaultClockCmd(f *faultFlags) *cobra.Command {
+	var rf ruleFlags
+	var drift float64
+	cmd := &cobra.Command{
+		Use:   "clock MEMBER [OFFSET]",
+		Short: "Skew a member's lease clock by an offset and a drift",
+		Long: `Add OFFSET (e.g. +2s, -500ms) to the clock MEMBER times leases and auth
+tokens with, and with --drift R make it run R times as fast as real time
+from now on (1.5: 50% fast). Raft's ticks stay real. On the leader, a clock
+ahead by N expires leases about N early; heal takes the skew back at once
+(the clock jumps). A negative OFFSET goes after "--", or the shell-level
+parser takes it for flags.
+
+  concord fault clock n3 +2s
+  concord fault clock n3 -- -500ms
+  concord fault clock leader --drift 1.5 --duration 30s`,
+		Args: argsBetween(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := faults.Spec{Kind: faults.KindClock, Member: args[0]}
+			if len(args) == 2 {
+				d, err := time.ParseDuration(args[1])
+				if err != nil {
+					return usagef("clock: bad offset %q: want a signed Go duration such as +2s or -500ms", args[1])
+				}
+				s.Offset = faults.Duration(d)
+			}
+			if cmd.Flags().Changed("drift") {
+				s.Drift = &drift
+			}
+			return f.install(cmd, s, &rf)
+		},
+	}
+	rf.register(cmd)
+	cmd.Flags().Float64Var(&drift, "drift", 1, "clock rate relative to real time, e.g. 1.5 (50% fast) or 0.8")
+	return cmd
+}
+
+func newFaultDiskCmd(f *faultFlags) *cobra.Command {
+	var rf ruleFlags
+	var next int64
+	cmd := &cobra.Command{
+		Use:   "disk MEMBER slow DELAY | disk MEMBER fail | disk MEMBER enospc",
+		Short: "Slow down or fail a member's fsyncs, or fill its disk",
+		Long: `Act on MEMBER's WAL and snapshot files:
+  slow DELAY  each fsync waits DELAY first (the raft loop waits with it)
+  fail        fsync returns an error: the member stops with that error and
+              a non-zero exit status, having acknowledged nothing unsynced
+  enospc      writes fail with ENOSPC: the member stops the same way
+--next N acts on the next N operations only. A member stopped by a disk
+fault stays down: restart it yourself.
+
+  concord fault disk n1 slow 200ms
+  concord fault disk n2 fail
+  concord fault disk n3 enospc --next 1`,
+		Args: argsBetween(2, 3),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := faults.Spec{Kind: faults.KindDisk, Member: args[0], Mode: faults.DiskMode(args[1]), Next: next}
+			switch {
+			case s.Mode == faults.DiskSlow && len(args) == 3:
+				d, err := time.ParseDuration(args[2])
+				if err != nil {
+					return usagef("disk slow: bad delay %q: want a Go duration such as 200ms", args[2])
+				}
+				s.Delay = faults.Duration(d)
+			case s.Mode == faults.DiskSlow:
+				return usagef("disk slow needs a DELAY, e.g. concord fault disk n1 slow 200ms")
+			case len(args) == 3:
+				return usagef("disk %s takes no third argument (%q)", args[1], args[2])
+			}
+			return f.install(cmd, s, &rf)
+		},
+	}
+	rf.register(cmd)
+	cmd.Flags().Int64Var(&next, "next", 0, "act on only the next N matching disk operations")
 	return cmd
 }
 

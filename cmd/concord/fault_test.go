@@ -60,6 +60,20 @@ func TestFaultUsageErrors(t *testing.T) {
 		{[]string{"fault", "drop", "--type", "MsgPing"}, "unknown message type"},
 		{[]string{"fault", "duplicate", "--next", "-1"}, "next -1"},
 		{[]string{"fault", "drop", "--id", "a b"}, `id "a b"`},
+		{[]string{"fault", "pause"}, "wrong number of arguments"},
+		{[]string{"fault", "pause", "n1", "soon"}, `bad duration "soon"`},
+		{[]string{"fault", "pause", "*", "1s"}, "not a member"},
+		{[]string{"fault", "pause", "n1", "--duration", "1s"}, "unknown flag: --duration"},
+		{[]string{"fault", "clock", "n1"}, "needs an offset or a drift"},
+		{[]string{"fault", "clock", "n1", "ahead"}, `bad offset "ahead"`},
+		{[]string{"fault", "clock", "n1", "--drift", "0"}, "clock drift 0"},
+		{[]string{"fault", "clock", "n1", "+48h"}, "exceeds"},
+		{[]string{"fault", "disk", "n1"}, "wrong number of arguments"},
+		{[]string{"fault", "disk", "n1", "melt"}, `unknown disk mode "melt"`},
+		{[]string{"fault", "disk", "n1", "slow"}, "needs a DELAY"},
+		{[]string{"fault", "disk", "n1", "slow", "fast"}, `bad delay "fast"`},
+		{[]string{"fault", "disk", "n1", "fail", "1s"}, "takes no third argument"},
+		{[]string{"fault", "disk", "n1", "fail", "--next", "-2"}, "next -2"},
 		{[]string{"fault", "list", "extra"}, "wrong number of arguments"},
 		{[]string{"fault", "list", "--no-such-flag"}, "no-such-flag"},
 	}
@@ -311,5 +325,49 @@ func TestFaultAPIDisabledMessage(t *testing.T) {
 	var ae *apiError
 	if !errors.As(err, &ae) || ae.status != http.StatusForbidden {
 		t.Errorf("error %v is not the API's 403", err)
+	}
+}
+
+// TestFaultMemberRules installs a pause, a clock and a disk rule on every
+// member and lists them like the network rules.
+func TestFaultMemberRules(t *testing.T) {
+	c := newAPICluster(t)
+	drift := 1.5
+	specs := []faults.Spec{
+		{Kind: faults.KindPause, Member: "leader", Duration: faults.Duration(5 * time.Second)},
+		{Kind: faults.KindClock, Member: "n3", Offset: faults.Duration(2 * time.Second), Drift: &drift},
+		{Kind: faults.KindDisk, Member: "n2", Mode: faults.DiskSlow, Delay: faults.Duration(200 * time.Millisecond)},
+		{Kind: faults.KindDisk, Member: "n2", Mode: faults.DiskFail, Next: 1},
+	}
+	var out, errw bytes.Buffer
+	for _, s := range specs {
+		if err := runFaultInstall(t.Context(), c.sess, s, &out, &errw); err != nil {
+			t.Fatalf("install %+v: %v (stderr %s)", s, err, errw.String())
+		}
+	}
+	want := "f1 installed on n1,n2,n3: pause n1 for 5s\n" +
+		"f2 installed on n1,n2,n3: clock n3 +2s, drift 1.5x\n" +
+		"f3 installed on n1,n2,n3: disk n2 slow fsync by 200ms\n" +
+		"f4 installed on n1,n2,n3: disk n2 fail fsync, next 1\n"
+	if out.String() != want {
+		t.Errorf("install printed\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	if err := runFaultList(t.Context(), c.sess, false, time.Now(), &out, &errw); err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{"pause n1 for 5s", "clock n3 +2s, drift 1.5x", "disk n2 fail fsync, next 1"} {
+		if !strings.Contains(out.String(), row) {
+			t.Errorf("list lacks %q:\n%s", row, out.String())
+		}
+	}
+	out.Reset()
+	if err := runFaultHeal(t.Context(), c.sess, nil, &out, &errw); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range c.planes {
+		if paused, _ := p.Paused(1, time.Now()); paused || len(p.List()) != 0 {
+			t.Errorf("member n%d after heal: paused %v, rules %+v", i+1, paused, p.List())
+		}
 	}
 }

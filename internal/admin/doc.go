@@ -35,8 +35,9 @@
 // serves its fault plane (package faults, which documents the rules) on the
 // client port's HTTP side and on the metrics address. Without it every
 // /v1/faults request answers 403. Each member holds its own rules and judges
-// only the raft messages it sends, so a rule meant for the cluster is
-// installed on every member (`concord fault` does that). Rules live in
+// only the raft messages it sends, and acts on a pause, clock or disk rule
+// only when the rule names it, so a rule meant for the cluster is installed
+// on every member (`concord fault` does that). Rules live in
 // memory: a restarted member has none. There is no authentication: enable
 // fault injection only where everyone who can reach these ports may cut
 // the cluster apart.
@@ -48,8 +49,8 @@
 //
 // SPEC is one JSON object (faults.Spec; unknown fields are refused):
 //
-//	kind         "drop", "delay", "duplicate", "partition" or
-//	             "isolate-leader" (required)
+//	kind         "drop", "delay", "duplicate", "partition",
+//	             "isolate-leader", "pause", "clock" or "disk" (required)
 //	id           optional: letters, digits, '.', '_', '-' (default f1, f2, ...)
 //	link         drop, delay, duplicate: "n1->n2" (one way), "n1<->n2"
 //	             (both), "*" for any member, e.g. "*->n3" (default "*->*")
@@ -57,14 +58,29 @@
 //	             ["MsgApp"], ["MsgHeartbeat","MsgHeartbeatResp"] (default all)
 //	probability  chance the rule acts on a matching message, (0, 1]
 //	             (default 1; not for partitions)
-//	next         act on the next N matching messages only, then retire
-//	delay        delay: Go duration, e.g. "50ms"
+//	next         act on the next N matching messages (disk: operations)
+//	             only, then retire
+//	delay        delay: Go duration, e.g. "50ms"; disk slow: what each
+//	             fsync waits
 //	jitter       delay: uniform spread around delay, e.g. "10ms"
 //	groups       partition: [["n1","n2"],["n3"]] cuts every link across
 //	             groups both ways; one group cuts it from all others
 //	bridge       partition: members that keep every link, e.g. ["n2"]
-//	duration     Go duration after which the rule expires (default never)
+//	member       pause, clock, disk: the member acted on, e.g. "n1"
+//	offset       clock: signed Go duration added to the member's lease
+//	             clock, e.g. "2s", "-500ms" (a jump at install)
+//	drift        clock: rate of that clock, e.g. 1.5 (50% fast; default 1)
+//	mode         disk: "slow" (with delay), "fail" (fsync errors: the
+//	             member stops) or "enospc" (writes fail with ENOSPC)
+//	duration     Go duration after which the rule expires (default never);
+//	             for pause, how long the member stays frozen
 //	description  optional; generated when empty
+//
+// Types, link, groups and bridge are for the network kinds only; member,
+// offset, drift and mode for the member kinds. A pause without duration
+// lasts until removed; removing it (or healing) resumes the member at
+// once. Crash and restart are not rules: kill -9 and start the process
+// yourself, or use concord check.
 //
 // Members are named by name, by hexadecimal id, or as "leader" (this
 // member's view of the leader when the rule is installed). RULE is the SPEC
@@ -80,6 +96,10 @@
 //
 //	curl -X POST http://127.0.0.1:2379/v1/faults \
 //	  -d '{"kind":"drop","link":"n1->n2","types":["MsgVote"],"duration":"30s"}'
+//	curl -X POST http://127.0.0.1:2379/v1/faults \
+//	  -d '{"kind":"pause","member":"n1","duration":"5s"}'
+//	curl -X POST http://127.0.0.1:2379/v1/faults \
+//	  -d '{"kind":"disk","member":"n2","mode":"slow","delay":"200ms"}'
 //
 // What it must never do: hold state of its own beyond counters' views (the
 // fault rules belong to the member's faults.Plane), write anything through

@@ -1,8 +1,10 @@
-// Package faults is Concord's fault plane for the network between members:
-// the rules that drop, delay, duplicate or partition raft messages on
-// purpose, and the decision, per outbound message, of what those rules do
-// to it. The same Spec (JSON) is what the admin HTTP API accepts, what
-// `concord fault` sends and what a schedule or the simulator can build.
+// Package faults is Concord's fault plane: the rules that drop, delay,
+// duplicate or partition raft messages between members on purpose, and
+// that pause a member's raft loop, skew its lease clock or fail its disk;
+// and the decision, per outbound message or disk operation, of what those
+// rules do to it. The same Spec (JSON) is what the admin HTTP API accepts,
+// what `concord fault` sends and what a schedule or the simulator can
+// build.
 //
 // # Rules
 //
@@ -20,6 +22,30 @@
 //   - isolate-leader: a partition of the current leader against the rest,
 //     resolved to the leader's id when installed (it does not follow later
 //     elections) and stored as that partition.
+//
+// Member rules (member.go) name one Member and act only on it:
+//
+//   - pause: freeze the member's raft loop (no ticks, steps, proposals or
+//     applies; its transport keeps queueing what arrives) for Duration, or
+//     until removed. Plane.Paused answers the loop (package server wires it
+//     as the raftnode.Pauser); Plane.Changes wakes it when rules change, so
+//     a heal resumes it at once.
+//   - clock: the member's lease clock reads real time plus Offset plus
+//     (Drift-1) × the time since install. Only differences between readings
+//     matter to leases, so an Offset is a jump at install (a lease granted
+//     before a +2s jump on the leader expires 2s early) and removal jumps
+//     back; Drift accumulates. Raft ticks stay real. Plane.ClockSkew.
+//   - disk: Mode "slow" makes each fsync wait Delay first, "fail" makes
+//     fsync return an error, "enospc" makes writes fail with ENOSPC; Next
+//     and Probability work as for messages, counting operations.
+//     Plane.Disk returns a DiskVerdict; the filesystem wrapper in package
+//     server sleeps and fails (errors wrap ErrDiskFault, and ENOSPC also
+//     syscall.ENOSPC). The WAL treats any failure as fatal: the member
+//     stops loudly, having acknowledged nothing that was not synced.
+//
+// Crashing and restarting a process is not a rule: a process cannot
+// restart itself; the operator (kill -9, then start) or concord check
+// does it.
 //
 // drop, delay and duplicate are scoped by a Link: "n1->n2" (one way),
 // "n1<->n2" (both ways), with "*" for any member ("*->n3": everything sent
@@ -55,16 +81,20 @@
 //
 // # Concurrency
 //
-// Plane is safe for concurrent use. Decide and Intercept read an immutable
-// rule set through one atomic pointer, so with no rule installed Intercept
-// costs one atomic load. Plane.mu guards the rule list and is never held
-// while calling the Cluster; Plane.randMu guards the live random source.
-// Lock order: randMu before mu.
+// Plane is safe for concurrent use. Decide, Intercept, Paused, ClockSkew,
+// Disk and DiskIntercept read an immutable rule set through one atomic
+// pointer, so with no rule installed each costs one atomic load. Plane.mu
+// guards the rule list (and the Changes channel, closed and replaced at
+// every publish) and is never held while calling the Cluster;
+// Plane.randMu guards the live random source. Lock order: randMu before
+// mu.
 //
 // # What it must never do
 //
-// faults never blocks a caller on the network or sleeps: delaying is the
-// transport's job (its Verdict says how long). It imports no gRPC, net/http,
+// faults never blocks a caller on the network or sleeps, starts a
+// goroutine or a timer: delaying is the transport's job (its Verdict says
+// how long), a slow fsync the filesystem wrapper's, and ending a pause the
+// raft loop's (Paused says until when). It imports no gRPC, net/http,
 // etcd API or client package, nor a front-end; the HTTP API lives in
 // package admin.
 package faults

@@ -53,7 +53,9 @@ type Info struct {
 	Expires *time.Time `json:"expires,omitempty"`
 	// Remaining is what is left of a "next N" budget here.
 	Remaining *int64 `json:"remaining,omitempty"`
-	// Fired counts the messages this member sent that the rule acted on.
+	// Fired counts the messages this member sent (disk rules: the disk
+	// operations of this member) that the rule acted on; pause and clock
+	// rules leave it 0.
 	Fired uint64 `json:"fired"`
 }
 
@@ -82,9 +84,10 @@ type Plane struct {
 	active atomic.Pointer[ruleSet]
 
 	// mu guards rules and seq; never held while calling the Cluster.
-	mu    sync.Mutex
-	rules []*rule // install order
-	seq   uint64  // last generated id number
+	mu      sync.Mutex
+	rules   []*rule       // install order
+	seq     uint64        // last generated id number
+	changed chan struct{} // closed and replaced at each publish
 
 	// randMu guards rnd; taken before mu when both are needed.
 	randMu sync.Mutex
@@ -100,7 +103,7 @@ type ruleSet struct {
 
 // New returns an empty Plane.
 func New(cfg Config) (*Plane, error) {
-	p := &Plane{cluster: cfg.Cluster, now: cfg.Now, log: cfg.Logger, rnd: cfg.Rand}
+	p := &Plane{cluster: cfg.Cluster, now: cfg.Now, log: cfg.Logger, rnd: cfg.Rand, changed: make(chan struct{})}
 	if p.now == nil {
 		p.now = time.Now
 	}
@@ -149,7 +152,7 @@ func (p *Plane) Decide(from, to uint64, typ raftpb.MessageType, now time.Time, r
 	var v Verdict
 	spent := false
 	for _, ru := range set.rules {
-		if ru.expiredAt(now) || !ru.matches(from, to, typ) {
+		if memberKind(ru.kind) || ru.expiredAt(now) || !ru.matches(from, to, typ) {
 			continue
 		}
 		if ru.prob < 1 && unit(r) >= ru.prob {
@@ -355,6 +358,8 @@ func (p *Plane) logRetired(rules []*rule, now time.Time) {
 }
 
 func (p *Plane) publishLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
 	if len(p.rules) == 0 {
 		p.active.Store(nil)
 		return
@@ -467,6 +472,12 @@ type rule struct {
 
 	delay, jitter time.Duration
 
+	// Member rules (pause, clock, disk): the member acted on.
+	member uint64
+	offset time.Duration // clock
+	drift  float64       // clock: rate of the member's clock (1: real time)
+	mode   DiskMode      // disk
+
 	limited   bool
 	remaining atomic.Int64
 	fired     atomic.Uint64
@@ -544,6 +555,10 @@ func (ru *rule) info() Info {
 		v := *s.Probability
 		s.Probability = &v
 	}
+	if s.Drift != nil {
+		v := *s.Drift
+		s.Drift = &v
+	}
 	info := Info{Spec: s, Created: ru.created, Fired: ru.fired.Load()}
 	if !ru.expires.IsZero() {
 		e := ru.expires
@@ -576,6 +591,10 @@ func compile(s Spec, c checked, rv *resolver, now time.Time) (*rule, error) {
 	}
 	isolate := ""
 	switch s.Kind {
+	case KindPause, KindClock, KindDisk:
+		if err := compileMember(ru, s, &canon, rv); err != nil {
+			return nil, err
+		}
 	case KindDrop, KindDelay, KindDuplicate:
 		l := c.link
 		var err error
@@ -654,6 +673,8 @@ func describe(s Spec, isolatedLeader string) string {
 		types = strings.Join(s.Types, ",")
 	}
 	switch s.Kind {
+	case KindPause, KindClock, KindDisk:
+		describeMember(&b, s)
 	case KindPartition:
 		if isolatedLeader != "" {
 			b.WriteString("isolate leader ")
@@ -686,7 +707,7 @@ func describe(s Spec, isolatedLeader string) string {
 	if s.Next > 0 {
 		fmt.Fprintf(&b, ", next %d", s.Next)
 	}
-	if s.Duration > 0 {
+	if s.Duration > 0 && s.Kind != KindPause {
 		fmt.Fprintf(&b, ", expires after %s", time.Duration(s.Duration))
 	}
 	return b.String()

@@ -49,7 +49,15 @@ const (
 	KindDuplicate     Kind = "duplicate"
 	KindPartition     Kind = "partition"
 	KindIsolateLeader Kind = "isolate-leader"
+	// Member faults (member.go): they act on one member's own process,
+	// not on its messages.
+	KindPause Kind = "pause"
+	KindClock Kind = "clock"
+	KindDisk  Kind = "disk"
 )
+
+// kindList is what error messages offer.
+const kindList = "drop, delay, duplicate, partition, isolate-leader, pause, clock or disk"
 
 // Any is the wildcard member of a Link.
 const Any = "*"
@@ -94,15 +102,27 @@ type Spec struct {
 	// messages each member sends, then retire. Not for partitions.
 	Next int64 `json:"next,omitempty"`
 	// Delay and Jitter (delay only): each message waits Delay plus a
-	// uniform offset in [-Jitter, +Jitter], at least zero.
+	// uniform offset in [-Jitter, +Jitter], at least zero. A disk rule in
+	// slow mode takes Delay alone: what each fsync waits.
 	Delay  Duration `json:"delay,omitempty"`
 	Jitter Duration `json:"jitter,omitempty"`
 	// Groups (partition only): disjoint sets of members.
 	Groups [][]string `json:"groups,omitempty"`
 	// Bridge (partition only): members that keep every link.
 	Bridge []string `json:"bridge,omitempty"`
+	// Member (pause, clock, disk): the member the fault acts on.
+	Member string `json:"member,omitempty"`
+	// Offset (clock only): added to the member's lease clock, e.g. "2s" or
+	// "-500ms".
+	Offset Duration `json:"offset,omitempty"`
+	// Drift (clock only): the member's lease clock runs this many times as
+	// fast as real time from the install on, in [MinDrift, MaxDrift] (nil: 1).
+	Drift *float64 `json:"drift,omitempty"`
+	// Mode (disk only): "slow" (each fsync waits Delay first), "fail"
+	// (fsync returns an error) or "enospc" (writes fail with ENOSPC).
+	Mode DiskMode `json:"mode,omitempty"`
 	// Duration, when positive, makes the rule expire that long after it is
-	// installed.
+	// installed; for pause it is how long the member stays frozen.
 	Duration Duration `json:"duration,omitempty"`
 	// Description is shown by list and in the logs (empty: generated).
 	Description string `json:"description,omitempty"`
@@ -212,10 +232,18 @@ func (s Spec) check() (checked, error) {
 				return c, err
 			}
 		}
+	case KindPause, KindClock, KindDisk:
+		if err := s.checkMember(); err != nil {
+			return c, err
+		}
 	case "":
-		return c, invalid("kind is missing: want drop, delay, duplicate, partition or isolate-leader")
+		return c, invalid("kind is missing: want %s", kindList)
 	default:
-		return c, invalid("unknown kind %q: want drop, delay, duplicate, partition or isolate-leader", s.Kind)
+		return c, invalid("unknown kind %q: want %s", s.Kind, kindList)
+	}
+	if s.Kind != KindPause && s.Kind != KindClock && s.Kind != KindDisk &&
+		(s.Member != "" || s.Offset != 0 || s.Drift != nil || s.Mode != "") {
+		return c, invalid("%s takes no member, offset, drift or mode", s.Kind)
 	}
 	return c, nil
 }

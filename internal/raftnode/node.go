@@ -103,6 +103,33 @@ type Node struct {
 
 	leaderMu sync.Mutex // leaf lock
 	leaderCh chan struct{}
+
+	pauser atomic.Pointer[pauserBox] // SetPauser; nil: never paused
+}
+
+// Pauser freezes a Node's loop on purpose (fault injection: a member whose
+// process stalls, as in a long GC pause or SIGSTOP). While paused the loop
+// neither ticks, steps, proposes, applies nor sends; the transport keeps
+// queueing what arrives (up to the inbound queue's bound, then drops).
+type Pauser interface {
+	// Pause reports whether the Node is to be paused now and, if so, until
+	// when (zero: until changed closes). changed is closed at the next
+	// change of the answer's inputs; the Node asks again then. Pause is
+	// called on the Node's goroutine and must not block.
+	Pause() (paused bool, until time.Time, changed <-chan struct{})
+}
+
+type pauserBox struct{ p Pauser }
+
+// SetPauser installs (or, with nil, removes) the Pauser the loop consults
+// before each step of work. Safe to call at any time; it takes effect
+// within one tick.
+func (n *Node) SetPauser(p Pauser) {
+	if p == nil {
+		n.pauser.Store(nil)
+		return
+	}
+	n.pauser.Store(&pauserBox{p})
 }
 
 // StartNode builds the Core (see NewCore for boot) and starts the goroutine
@@ -373,12 +400,19 @@ func (n *Node) run() {
 	defer close(n.donec)
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	var pauseChanged <-chan struct{}
 	for {
 		if err := n.process(); err != nil {
 			n.err = err
 			return
 		}
+		var stop bool
+		if pauseChanged, stop = n.holdWhilePaused(ticker); stop {
+			return
+		}
 		select {
+		case <-pauseChanged:
+			// Ask the Pauser again at the top of the loop.
 		case <-ticker.C:
 			n.core.Tick()
 			n.tickReads()
@@ -408,6 +442,66 @@ func (n *Node) run() {
 			return
 		}
 	}
+}
+
+// holdWhilePaused blocks while the Pauser says so. It returns the channel
+// that signals the Pauser's next change (nil without a Pauser) and whether
+// Stop was called meanwhile. Ticks missed while paused are not made up: the
+// member resumes with its election timer where it stopped, as a stalled
+// process would.
+func (n *Node) holdWhilePaused(ticker *time.Ticker) (<-chan struct{}, bool) {
+	box := n.pauser.Load()
+	if box == nil {
+		return nil, false
+	}
+	paused, until, changed := n.askPauser(box)
+	if !paused {
+		return changed, false
+	}
+	start := time.Now()
+	n.log.Warn("raft loop paused by fault injection")
+	for paused {
+		var timeout <-chan time.Time
+		var t *time.Timer
+		if !until.IsZero() {
+			t = time.NewTimer(time.Until(until))
+			timeout = t.C
+		}
+		stopped := false
+		select {
+		case <-changed:
+		case <-timeout:
+		case <-n.stopc:
+			stopped = true
+		}
+		if t != nil {
+			t.Stop()
+		}
+		if stopped {
+			return nil, true
+		}
+		paused, until, changed = n.askPauser(box)
+		if b := n.pauser.Load(); b != box {
+			return nil, false // replaced or removed: the next iteration asks it
+		}
+	}
+	ticker.Reset(n.cfg.TickInterval)
+	select {
+	case <-ticker.C: // a tick queued while paused
+	default:
+	}
+	n.log.Warn("raft loop resumed", "paused_for", time.Since(start).Round(time.Millisecond))
+	return changed, false
+}
+
+// askPauser asks the Pauser; a pause whose deadline has passed is over,
+// whatever the Pauser says (so a late answer cannot spin the loop).
+func (n *Node) askPauser(box *pauserBox) (bool, time.Time, <-chan struct{}) {
+	paused, until, changed := box.p.Pause()
+	if paused && !until.IsZero() && !time.Now().Before(until) {
+		paused = false
+	}
+	return paused, until, changed
 }
 
 // process starts a ReadIndex round if callers wait and none is in flight,

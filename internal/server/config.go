@@ -96,8 +96,11 @@ type Config struct {
 	BcryptCost int
 	// FaultInjection gives the member a fault plane (package faults): rules
 	// installed through Faults() drop, delay, duplicate or partition the
-	// raft messages it sends. Off by default: whoever reaches the admin API
-	// could otherwise cut the cluster apart.
+	// raft messages it sends, pause its raft loop, skew its Clock (lease
+	// expiry and auth token lifetimes; raft ticks stay real) and slow or
+	// fail its FS (fsync and write, the WAL's and the snapshots'). New wraps
+	// FS and Clock for that. Off by default: whoever reaches the admin API
+	// could otherwise cut the cluster apart or stop the member.
 	FaultInjection bool
 	// Unsafe switches break one guarantee on purpose, so the checkers
 	// (internal/sim, concord check) can be seen to catch it. Off by default;

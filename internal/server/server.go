@@ -62,6 +62,7 @@ type Server struct {
 	nodeRef   atomic.Pointer[raftnode.Node] // for transport callbacks racing Start
 	transport *transport.Transport
 	faults    *faults.Plane // nil unless Config.FaultInjection
+	mfaults   *memberFaults // pause, clock and disk rules; nil with faults
 
 	reqTimeout time.Duration
 	idPrefix   uint64
@@ -122,7 +123,24 @@ func New(cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	st, p, err := openStorage(cfg.FS, cfg.DataDir, cfg.WALSegmentBytes, logger, fresh)
+	// The fault plane exists before the storage, so that the WAL and the
+	// snapshot files are written through its disk rules from the start.
+	var mf *memberFaults
+	fc := &faultCluster{}
+	if cfg.FaultInjection {
+		plane, err := faults.New(faults.Config{Cluster: fc, Logger: logger.With("component", "faults")})
+		if err != nil {
+			return nil, err
+		}
+		mf = &memberFaults{plane: plane}
+		cfg.FS = faultFS{FS: cfg.FS, mf: mf}
+		base := cfg.Clock
+		if base == nil {
+			base = systemClock{}
+		}
+		cfg.Clock = skewClock{base: base, mf: mf}
+	}
+	st, p, err := openMemberStorage(cfg, logger, fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -141,14 +159,10 @@ func New(cfg Config) (*Server, error) {
 		st.Close()
 		return nil, err
 	}
-	if cfg.FaultInjection {
-		plane, err := faults.New(faults.Config{Cluster: faultCluster{s}, Logger: logger.With("component", "faults")})
-		if err != nil {
-			st.Close()
-			return nil, err
-		}
-		s.faults = plane
-		logger.Warn("fault injection enabled: the admin API's /v1/faults can drop, delay and partition this member's peer traffic")
+	fc.s = s
+	if mf != nil {
+		s.faults, s.mfaults = mf.plane, mf
+		logger.Warn("fault injection enabled: the admin API's /v1/faults can drop, delay and partition this member's peer traffic, pause its raft loop, skew its lease clock and fail its disk")
 	}
 	if err := s.initAuth(); err != nil {
 		st.Close()
@@ -182,6 +196,9 @@ func New(cfg Config) (*Server, error) {
 	// Request ids: the member id's low 16 bits, then the start time in
 	// milliseconds, then a counter, so ids never repeat across restarts of
 	// one member (a replayed entry must not wake a new request's waiter).
+	if mf != nil {
+		mf.self.Store(s.id)
+	}
 	s.idPrefix = s.id<<48 | (uint64(time.Now().UnixMilli())&(1<<40-1))<<8
 	s.boot = boot
 	return s, nil
@@ -236,6 +253,9 @@ func (s *Server) Start(peerLn net.Listener) error {
 	}
 	s.node = n
 	s.nodeRef.Store(n)
+	if s.mfaults != nil {
+		n.SetPauser(s.mfaults)
+	}
 	s.bg.Add(1)
 	go s.publishLoop()
 	s.startMembership()
@@ -278,7 +298,7 @@ func (f faultInterceptor) Intercept(from, to uint64, typ raftpb.MessageType) tra
 // table and the raft node (none before Start: no leader yet).
 type faultCluster struct{ s *Server }
 
-func (c faultCluster) Members() []faults.Member {
+func (c *faultCluster) Members() []faults.Member {
 	ms := c.s.applier.Members()
 	out := make([]faults.Member, 0, len(ms))
 	for _, m := range ms {
@@ -287,7 +307,7 @@ func (c faultCluster) Members() []faults.Member {
 	return out
 }
 
-func (c faultCluster) Leader() uint64 {
+func (c *faultCluster) Leader() uint64 {
 	if n := c.s.nodeRef.Load(); n != nil {
 		return n.Leader()
 	}

@@ -66,7 +66,7 @@ type persisted struct {
 	entries  []*raftpb.Entry
 }
 
-// openMemberStorage is openStorage for cfg: its filesystem, data
+// openMemberStorage opens the member's storage as cfg says: its filesystem, data
 // directory, WAL segment size and the UnsafeNoFsync switch (the WAL then
 // writes every batch but never fdatasyncs it, so a power loss can take back
 // acknowledged writes; snapshot files are still synced).
@@ -74,14 +74,10 @@ func openMemberStorage(cfg Config, logger *slog.Logger, fresh identity) (*diskSt
 	return openStorageWAL(cfg.FS, cfg.DataDir, wal.Config{SegmentSize: cfg.WALSegmentBytes, UnsafeNoSync: cfg.UnsafeNoFsync}, logger, fresh)
 }
 
-// openStorage opens (or, when fresh, creates) the member's WAL and snapshot
-// directory. It returns nil persisted state for a fresh directory.
-func openStorage(fs vfs.FS, dataDir string, segBytes int64, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
-	return openStorageWAL(fs, dataDir, wal.Config{SegmentSize: segBytes}, logger, fresh)
-}
-
-// openStorageWAL is openStorage with the WAL's tunables taken from wcfg
-// (its FS, Dir and Logger are filled in here).
+// openStorageWAL opens (or, when fresh, creates) the member's WAL and
+// snapshot directory, with the WAL's tunables taken from wcfg (its FS, Dir
+// and Logger are filled in here). It returns nil persisted state for a
+// fresh directory.
 func openStorageWAL(fs vfs.FS, dataDir string, wcfg wal.Config, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
 	walDir := fs.PathJoin(dataDir, "member", "wal")
 	snapDir := fs.PathJoin(dataDir, "member", "snap")

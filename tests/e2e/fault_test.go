@@ -216,3 +216,152 @@ func TestFaultOneWayCut(t *testing.T) {
 	}
 	c.WaitLeader(20 * c.Opts.ElectionTimeout)
 }
+
+// TestFaultPauseLeader freezes the leader's raft loop for about two
+// election timeouts: the others elect a new leader and commit without it,
+// and when the pause ends it comes back as a follower and catches up.
+func TestFaultPauseLeader(t *testing.T) {
+	c := faultCluster(t)
+	old := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	oldID := c.MemberID(old)
+	pause := 2*c.Opts.ElectionTimeout + c.Opts.ElectionTimeout/2
+	start := time.Now()
+	id := installFault(t, c, "pause", c.Members[old].Name, pause.String())
+	if row, _ := listRow(t, c, id); !strings.Contains(row, "pause "+c.Members[old].Name+" for "+pause.String()) {
+		t.Errorf("fault list row %q: want the pause", row)
+	}
+
+	// Another member takes over while the old leader is frozen.
+	newLeader := -1
+	if !pollUntil(pause, func() bool {
+		for i := range c.Members {
+			if i == old {
+				continue
+			}
+			st, err := c.Status(context.Background(), i)
+			if err == nil && st.Leader != 0 && st.Leader != oldID && st.Leader == st.Header.MemberId {
+				newLeader = i
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Fatalf("no new leader within the %v pause of %s", pause, c.Members[old].Name)
+	}
+	t.Logf("%s leads %v after the pause of %s began", c.Members[newLeader].Name, time.Since(start).Round(time.Millisecond), c.Members[old].Name)
+	if _, err := c.Client(newLeader).Put(reqCtx(t), "fault/pause", "during"); err != nil {
+		t.Fatalf("put through the new leader during the pause: %v", err)
+	}
+
+	// After the pause the old leader follows and catches up by itself.
+	if !pollUntil(pause+10*c.Opts.ElectionTimeout, func() bool {
+		v, ok, err := serializableGet(c, old, "fault/pause")
+		return err == nil && ok && v == "during"
+	}) {
+		t.Fatalf("%s never caught up after its pause", c.Members[old].Name)
+	}
+	resumed := time.Since(start)
+	if resumed < pause {
+		t.Errorf("%s applied a write %v into a %v pause", c.Members[old].Name, resumed, pause)
+	}
+	st, err := c.Status(reqCtx(t), old)
+	if err != nil || st.Leader == 0 || st.Leader == oldID {
+		t.Errorf("%s after the pause: %+v, %v; want a follower of another leader", c.Members[old].Name, st, err)
+	}
+	t.Logf("%s caught up %v after the pause began (pause %v)", c.Members[old].Name, resumed.Round(time.Millisecond), pause)
+	concordCLIOK(t, c, "fault", "heal")
+}
+
+// TestFaultClockLeaseEarly jumps the leader's lease clock ahead after a
+// grant: the lease (and the key attached to it) expires early by about the
+// jump.
+func TestFaultClockLeaseEarly(t *testing.T) {
+	c := faultCluster(t)
+	lead := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	const ttl, skew = 5, 3 * time.Second
+	cli := c.Client(lead)
+	start := time.Now()
+	g, err := cli.Grant(reqCtx(t), ttl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.Put(reqCtx(t), "fault/clock", "x", clientv3.WithLease(g.ID)); err != nil {
+		t.Fatal(err)
+	}
+	// Only differences between clock readings matter: the offset is a
+	// jump of the clock that timed the grant.
+	id := installFault(t, c, "clock", c.Members[lead].Name, "+"+skew.String())
+	if row, _ := listRow(t, c, id); !strings.Contains(row, "clock "+c.Members[lead].Name+" +3s") {
+		t.Errorf("fault list row %q: want the clock rule", row)
+	}
+	var gone time.Duration
+	if !pollUntil(2*ttl*time.Second, func() bool {
+		_, ok, err := serializableGet(c, lead, "fault/clock")
+		if err == nil && !ok {
+			gone = time.Since(start)
+			return true
+		}
+		return false
+	}) {
+		t.Fatalf("the %ds lease never expired", ttl)
+	}
+	early := ttl*time.Second - gone
+	t.Logf("%ds lease expired after %v with the leader's clock %v ahead: %v early", ttl, gone.Round(time.Millisecond), skew, early.Round(time.Millisecond))
+	if early < skew-time.Second || early > skew+time.Second/2 {
+		t.Errorf("lease expired %v early, want about %v", early, skew)
+	}
+	concordCLIOK(t, c, "fault", "heal")
+}
+
+// TestFaultDiskFailFollower fails a follower's next fsync: that member
+// exits non-zero with the injected error, never having acknowledged the
+// write, while the other two keep serving; restarted, it catches up.
+func TestFaultDiskFailFollower(t *testing.T) {
+	c := faultCluster(t)
+	lead := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	victim := (lead + 1) % len(c.Members)
+	id := installFault(t, c, "disk", c.Members[victim].Name, "fail")
+	if row, _ := listRow(t, c, id); !strings.Contains(row, "disk "+c.Members[victim].Name+" fail fsync") {
+		t.Errorf("fault list row %q: want the disk rule", row)
+	}
+	if _, err := c.Client(lead).Put(reqCtx(t), "fault/disk", "1"); err != nil {
+		t.Fatalf("put with one failing follower: %v", err)
+	}
+	code, stderr, ok := c.WaitExit(victim, 10*c.Opts.ElectionTimeout)
+	if !ok {
+		t.Fatalf("%s still runs after its fsync failed", c.Members[victim].Name)
+	}
+	if code == 0 || !strings.Contains(stderr, "injected disk fault") {
+		t.Fatalf("%s exited %d; want non-zero with the injected error; stderr:\n%s", c.Members[victim].Name, code, tail(stderr, 2000))
+	}
+	t.Logf("%s exited %d: %s", c.Members[victim].Name, code, lastLineWith(stderr, "injected disk fault"))
+
+	// The two others keep serving writes.
+	for i := range 3 {
+		if _, err := c.Client(lead).Put(reqCtx(t), fmt.Sprintf("fault/disk/%d", i), "ok"); err != nil {
+			t.Fatalf("put %d after %s stopped: %v", i, c.Members[victim].Name, err)
+		}
+	}
+
+	// The operator restarts it (rules live in memory: it comes back with
+	// none) and it catches up; heal clears the rule from the others.
+	c.Restart(victim)
+	if !pollUntil(10*c.Opts.ElectionTimeout, func() bool {
+		v, ok, err := serializableGet(c, victim, "fault/disk/2")
+		return err == nil && ok && v == "ok"
+	}) {
+		t.Fatalf("%s did not catch up after its restart", c.Members[victim].Name)
+	}
+	concordCLIOK(t, c, "fault", "heal")
+}
+
+// lastLineWith returns the last line of s containing sub.
+func lastLineWith(s, sub string) string {
+	last := ""
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			last = strings.TrimSpace(line)
+		}
+	}
+	return last
+}
