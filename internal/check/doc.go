@@ -29,6 +29,19 @@
 //   - AppliedOnce: no value was written twice (one request applied twice).
 //   - Watch: a watch stream delivered exactly the committed changes to its
 //     key, in revision order, without gaps or duplicates.
+//   - Fencing: lock safety judged at a guarded resource. Lock holders write
+//     their fencing token (FenceValue, ordered bytewise like the token) with
+//     a transaction that refuses a lower one; in the committed history the
+//     tokens never go down and no token has two writers, every accepted
+//     write is there, and every refused one met a higher token.
+//   - Recording: a whole run (ops, fenced writes, watch streams, the
+//     committed history, Annotations of faults and leader terms) as JSON,
+//     with kinds and statuses in words; ReadRecording reads it back.
+//   - ResolveAmbiguous: unanswered writes whose unique value never reached
+//     the committed history become Failed before the search, which keeps
+//     porcupine fast under faults; Linearization.Anomalies names the
+//     operation each illegal key could not place, and VisualizeAnnotated
+//     draws annotations and anomalies ("stale read: ...") into the HTML.
 //
 // # What it must never do
 //

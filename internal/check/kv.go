@@ -144,6 +144,10 @@ type Linearization struct {
 	Report
 	// Keys lists every key's verdict, in the order keys first appear.
 	Keys []KeyResult
+	// Anomalies holds, for each illegal key, the answered operation that
+	// the longest partial linearization could not place (a stale read, an
+	// impossible compare-and-set), in key order.
+	Anomalies []Op
 
 	ops     []porcupine.Operation
 	timeout time.Duration
@@ -183,6 +187,9 @@ func Linearizable(ops []Op, timeout time.Duration) Linearization {
 		case porcupine.Illegal:
 			kr.Verdict = Invalid
 			res.fail("key %q: %s", key, explainIllegal(part, info))
+			if o, ok := firstUnplaced(part, info); ok {
+				res.Anomalies = append(res.Anomalies, o)
+			}
 		default:
 			kr.Verdict = Unknown
 			res.unknown("key %q: checker timed out after %v on %d operations", key, budget, len(part))
