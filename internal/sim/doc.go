@@ -26,12 +26,23 @@
 //     (reordering), duplication, crashes of a member or the leader (the
 //     disk keeps exactly what was synced: CrashClone), power loss of every
 //     member at once, pauses (a frozen process whose inbox fills), clock
-//     rate skew, leadership transfers, and member replacement (remove one,
-//     add a fresh member as a learner, promote it when caught up);
+//     rate skew, leadership transfers, member replacement (remove one,
+//     add a fresh member as a learner, promote it when caught up), and disk
+//     faults (disk.go): a failing disk (EIO on fsync, or ENOSPC) stops the
+//     member when its Ready fails — a crash, restarted from its disk when
+//     the fault ends — and a slow disk makes every Ready wait a virtual
+//     fsync delay;
 //   - the workload: clients issuing put, linearizable get (ReadIndex, then
 //     wait for apply, as the server does), serializable get, txn
 //     compare-and-set and delete to random members, one operation at a time,
-//     with a 2s timeout after which the outcome is indefinite; and watch
+//     with a 2s timeout after which the outcome is indefinite; lease grant,
+//     put with a lease and lease revoke (lease.go: one key per lease, so a
+//     revocation is a Delete of that key in the history), with expiry run
+//     as the server runs it — each member's lease.Lessor on the virtual
+//     clock, promoted on the leader after a ReadIndex round, checkpoints
+//     through raft, expired leases revoked only after a ReadIndex round
+//     confirms leadership — each expiry revocation recorded as a Delete of
+//     its own; and watch
 //     clients (one per key, one on the prefix) that reconnect elsewhere from
 //     the revision after their last event when their member dies;
 //   - the online invariants (invariants.go): at most one leader per term;
@@ -42,8 +53,9 @@
 //     committed in earlier terms; stores equal (revision and hash) at equal
 //     applied index, compared at snapshots, restarts and the end; the
 //     revision never goes backwards on a member; the applier and the Core
-//     agree on the applied index; no raft panic, storage error or failed
-//     restart;
+//     agree on the applied index; an expiry revocation never applies before
+//     the lease's TTL has passed since the client called grant; no raft
+//     panic, storage error (other than an injected one) or failed restart;
 //   - the end of a run: heal everything, wait for the cluster to converge,
 //     read every key linearizably, then hand the history and the committed
 //     history (read back from the store) to internal/check: Linearizable
@@ -78,6 +90,8 @@
 // window of acknowledged appends and votes). Tests assert that the checkers
 // catch each within a few seeds (TestUnsafeLocalReadsIsCaught,
 // TestUnsafeNoFsyncIsCaught); they exist to prove the checkers can fail.
+// The lease invariant has its own proof, a test-only lease clock running
+// 30% fast (TestEarlyLeaseExpiryIsCaught).
 //
 // # Running and replaying
 //
@@ -99,8 +113,11 @@
 // Forwarded proposals (MsgProp) are never duplicated: apply does not
 // deduplicate command ids, so a duplicated MsgProp is applied twice, which
 // AppliedOnce flags (TestDuplicatedProposalsAreCaught) — a transport must
-// never deliver one twice. Not
-// simulated yet: leases and their expiry, compaction, disk errors and slow
-// fsync (errorfs), torn writes (CrashClone keeps exactly the synced bytes),
-// clock skew beyond the raft tick rate.
+// never deliver one twice. Leases have no keepalives yet (so no
+// renewal-driven checkpoints), every member's lease clock is the virtual
+// clock (clock skew slows raft ticks, not lease clocks), and a slow disk
+// delays Ready handling while raft keeps taking ticks and messages (the
+// server queues them). Not simulated yet: compaction, torn writes
+// (CrashClone keeps exactly the synced bytes), clock skew beyond the raft
+// tick rate.
 package sim

@@ -18,6 +18,7 @@ const (
 	evWriteback                   // the "kernel" flushes a no-fsync member's files
 	evWatch                       // a watch client (re)connects
 	evPromote                     // try to promote a new learner
+	evSlowReady                   // a slow disk finished a member's fsync
 )
 
 // event is one entry of the simulation's agenda. Events run in (at, seq)

@@ -49,6 +49,13 @@ type member struct {
 	nosync *noSyncFS  // non-nil under UnsafeNoFsync
 
 	up, paused, broken bool
+	// Disk faults (disk.go): diskErr is what the failing disk returns,
+	// diskFired that it did; slowSync the virtual cost of each Ready while
+	// the disk is slow, slowPending that one is scheduled.
+	diskErr     error
+	diskFired   bool
+	slowSync    int64
+	slowPending bool
 	// removed: a committed conf change took it out of the cluster; it
 	// never restarts. stopAfterReady: it applied its own removal.
 	removed, stopAfterReady bool
@@ -59,6 +66,7 @@ type member struct {
 	app  *apply.Applier
 	hub  *watch.Hub
 	st   *storage
+	ls   *leaseState // the lease expiry tracker of this incarnation
 
 	inbox []*event   // deliveries held while paused
 	held  []*opState // client requests held while paused
@@ -87,13 +95,14 @@ func newMember(s *simulation, idx int) *member {
 
 // fs is the filesystem the member's WAL and snapshots use.
 func (m *member) fs() vfs.FS {
+	var base vfs.FS = m.mem
 	if m.s.cfg.UnsafeNoFsync {
 		if m.nosync == nil || m.nosync.FS != m.mem {
 			m.nosync = &noSyncFS{FS: m.mem}
 		}
-		return m.nosync
+		base = m.nosync
 	}
-	return m.mem
+	return &faultFS{FS: base, m: m}
 }
 
 func (m *member) coreConfig() raftnode.Config {
@@ -147,6 +156,7 @@ func (s *simulation) start(m *member, st *storage, boot raftnode.Boot) {
 		return
 	}
 	m.hub = hub
+	m.ls = newLeaseState()
 	m.waiters = map[uint64]*opState{}
 	m.reads, m.inbox, m.held = nil, nil, nil
 	m.log = mirror{}
@@ -200,7 +210,7 @@ func (s *simulation) crash(m *member, why string) {
 func (s *simulation) down(m *member, why string) {
 	m.up, m.paused = false, false
 	m.inc++
-	m.core, m.app, m.st, m.hub = nil, nil, nil, nil
+	m.core, m.app, m.st, m.hub, m.ls = nil, nil, nil, nil, nil
 	m.inbox = nil
 	s.disconnectWatchers(m)
 	var pending []*opState
@@ -223,7 +233,8 @@ func (s *simulation) down(m *member, why string) {
 // restart boots a crashed member from its disk, as the server's restart
 // path does.
 func (s *simulation) restart(m *member) {
-	if m.up || m.broken || m.removed {
+	// A member whose disk still fails stays down until the fault ends.
+	if m.up || m.broken || m.removed || m.diskErr != nil {
 		return
 	}
 	st, boot, err := openStorage(m)
@@ -264,26 +275,44 @@ func (s *simulation) guard(m *member, what string, f func()) (ok bool) {
 }
 
 // drive runs the member's Ready loop until raft has nothing more to do.
+// While its disk is slow, each Ready waits for the virtual fsync instead.
 func (s *simulation) drive(m *member) {
 	for m.up && !m.paused && m.core.HasReady() {
-		var (
-			out raftnode.Output
-			err error
-		)
-		if !s.guard(m, "HandleReady", func() { out, err = m.core.HandleReady() }) {
+		if m.slowSync > 0 {
+			if !m.slowPending {
+				m.slowPending = true
+				s.at(s.now+m.slowSync, &event{kind: evSlowReady, member: m.idx, inc: m.inc})
+			}
 			return
 		}
-		if err != nil {
-			s.violate(KindStorage, "%s: %v", m.name, err)
-			s.breakMember(m)
-			return
-		}
-		s.afterReady(m, out)
-		if m.stopAfterReady {
-			s.stopRemoved(m, "it applied its own removal")
+		if !s.readyOnce(m) {
 			return
 		}
 	}
+}
+
+// readyOnce handles one Ready; false when the member stopped.
+func (s *simulation) readyOnce(m *member) bool {
+	var (
+		out raftnode.Output
+		err error
+	)
+	if !s.guard(m, "HandleReady", func() { out, err = m.core.HandleReady() }) {
+		return false
+	}
+	if err != nil {
+		s.storageFailed(m, err)
+		return false
+	}
+	if m.slowSync > 0 {
+		s.stats.SlowReadies++
+	}
+	s.afterReady(m, out)
+	if m.stopAfterReady {
+		s.stopRemoved(m, "it applied its own removal")
+		return false
+	}
+	return true
 }
 
 func (s *simulation) afterReady(m *member, out raftnode.Output) {
@@ -315,6 +344,7 @@ func (s *simulation) afterReady(m *member, out raftnode.Output) {
 	}
 	m.lastRev = rev
 	s.serveReads(m)
+	s.leaseProgress(m)
 	s.pollWatches(m)
 }
 
@@ -340,6 +370,7 @@ func (sm machine) Apply(index uint64, data []byte) error {
 		return err
 	}
 	sm.s.inv.applied(sm.m, index, resultFP(res))
+	sm.s.observeLeases(sm.m, id, res)
 	// As the server does: watchers hear of a write before its proposer.
 	if len(res.Events) > 0 {
 		sm.m.hub.Notify(res.Rev, res.Events)
@@ -366,6 +397,8 @@ func (sm machine) Restore(snap *raftpb.Snapshot) error {
 		return err
 	}
 	sm.m.hub.Restore(sm.m.app.Store().Rev())
+	sm.m.ls.lessor.Reset(sm.s.clock(), sm.m.app.Leases())
+	clear(sm.m.ls.revoking)
 	return nil
 }
 

@@ -24,6 +24,8 @@ const (
 	faultSkew     // one member's clock runs fast or slow
 	faultTransfer // leadership transfer to a random member
 	faultReplace  // remove a member; add a brand-new one when it ends
+	faultDiskFail // one member's disk fails (EIO on sync, or ENOSPC)
+	faultSlowDisk // one member's fsyncs take long
 )
 
 var faultWeights = []struct {
@@ -44,6 +46,8 @@ var faultWeights = []struct {
 	{faultSkew, 6},
 	{faultTransfer, 6},
 	{faultReplace, 5},
+	{faultDiskFail, 5},
+	{faultSlowDisk, 5},
 }
 
 // fault is one scheduled nemesis action. Parameters are drawn when the
@@ -111,6 +115,12 @@ func (s *simulation) planFaults() {
 			f.p = 0.1 + 0.4*r.Float64()
 		case faultCrash, faultPause:
 			f.target = r.IntN(n)
+		case faultDiskFail:
+			f.target = r.IntN(n)
+			f.in = r.IntN(2) == 0 // ENOSPC rather than EIO
+		case faultSlowDisk:
+			f.target = r.IntN(n)
+			f.delay = int64(5+r.IntN(200)) * 1e6
 		case faultPowerLoss:
 			f.dur = int64(1e8) + r.Int64N(int64(2e9))
 		case faultSkew:
@@ -168,6 +178,13 @@ func (s *simulation) describeFault(f *fault) string {
 		return "transfer leadership to " + tgt
 	case faultReplace:
 		return "remove a member, add a new one when it ends"
+	case faultDiskFail:
+		if f.in {
+			return "disk of " + tgt + " full (ENOSPC)"
+		}
+		return "disk of " + tgt + " fails fsync (EIO)"
+	case faultSlowDisk:
+		return fmt.Sprintf("disk of %s slow: %s per fsync", tgt, fmtMillis(f.delay))
 	}
 	return "?"
 }
@@ -297,6 +314,20 @@ func (s *simulation) startFault(f *fault) {
 		m := s.members[target]
 		m.tickEvery = int64(float64(tickInterval) * f.factor)
 		f.victims = append(f.victims, target)
+	case faultDiskFail:
+		m := s.members[target]
+		if m.diskErr != nil {
+			break
+		}
+		m.diskErr, m.diskFired = diskError(f.in), false
+		f.victims = append(f.victims, target)
+	case faultSlowDisk:
+		m := s.members[target]
+		if m.slowSync > 0 {
+			break
+		}
+		m.slowSync = f.delay
+		f.victims = append(f.victims, target)
 	}
 	s.at(s.now+f.dur, &event{kind: evUndo, fault: f})
 }
@@ -321,6 +352,14 @@ func (s *simulation) undoFault(f *fault) {
 			s.resume(m)
 		case faultSkew:
 			m.tickEvery = tickInterval
+		case faultDiskFail:
+			m.diskErr, m.diskFired = nil, false
+			s.restart(m)
+		case faultSlowDisk:
+			m.slowSync = 0
+			if m.up {
+				s.drive(m)
+			}
 		}
 	}
 	if f.kind == faultReplace {

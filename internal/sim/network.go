@@ -167,6 +167,7 @@ func (s *simulation) onTick(ev *event) {
 		return
 	}
 	s.retryReads(m)
+	s.leaseTick(m)
 	s.drive(m)
 }
 

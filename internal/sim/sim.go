@@ -65,6 +65,10 @@ type Config struct {
 	// dupProposals lets duplication faults copy forwarded proposals too
 	// (tests: apply does not deduplicate, so the checkers must notice).
 	dupProposals bool
+	// leaseClockRate, when above 1, runs every member's lease clock that
+	// much faster than the virtual clock (tests: leases expire early, which
+	// the lease invariant must notice).
+	leaseClockRate float64
 }
 
 func (c Config) withDefaults() Config {
@@ -144,6 +148,9 @@ type Stats struct {
 	MaxTerm                           uint64
 	Messages, Dropped                 int
 	Snapshots, SnapshotsSent          int
+	LeasesGranted, LeasesExpired      int // grants called; expiry revocations applied
+	DiskFaults                        int // members stopped by an injected disk error
+	SlowReadies                       int // Readies handled on a slow disk
 	CommittedIndex                    uint64
 	FinalRev                          int64
 	VirtualTime                       time.Duration
@@ -185,9 +192,9 @@ func (r *Result) Has(kind string) bool {
 func (r *Result) Summary() string {
 	var b strings.Builder
 	st := r.Stats
-	fmt.Fprintf(&b, "seed %d: %d members, %v virtual, %d events, %d ops (%d ok, %d failed, %d indefinite, %d acknowledged writes), %d faults, %d crashes, %d leaders up to term %d, %d/%d messages dropped, %d snapshots (%d sent), commit index %d, revision %d",
+	fmt.Fprintf(&b, "seed %d: %d members, %v virtual, %d events, %d ops (%d ok, %d failed, %d indefinite, %d acknowledged writes), %d faults, %d crashes, %d leases granted (%d expired), %d disk faults, %d slow readies, %d leaders up to term %d, %d/%d messages dropped, %d snapshots (%d sent), commit index %d, revision %d",
 		r.Seed, st.Members, st.VirtualTime, st.Events, st.Ops, st.OpsOK, st.OpsFailed, st.OpsUnknown, st.Acknowledged,
-		st.Faults, st.Crashes, st.Elections, st.MaxTerm, st.Dropped, st.Messages, st.Snapshots, st.SnapshotsSent,
+		st.Faults, st.Crashes, st.LeasesGranted, st.LeasesExpired, st.DiskFaults, st.SlowReadies, st.Elections, st.MaxTerm, st.Dropped, st.Messages, st.Snapshots, st.SnapshotsSent,
 		st.CommittedIndex, st.FinalRev)
 	for _, v := range r.Violations {
 		fmt.Fprintf(&b, "\n  VIOLATION %s", v)
@@ -241,6 +248,13 @@ type simulation struct {
 	nextCmd  uint64
 	nextRctx uint64
 
+	// Leases: the next id a grant uses, what the lease invariant knows of
+	// each, the command ids of expiry revocations, how many were proposed.
+	nextLease  int64
+	leases     map[int64]*leaseInfo
+	expiryCmds map[uint64]bool
+	nExpiry    int
+
 	trace      bytes.Buffer
 	scratch    []byte
 	aborted    bool
@@ -269,6 +283,9 @@ func newSim(cfg Config) *simulation {
 		netRng:  rand.New(rand.NewPCG(cfg.Seed, 0x6e6574)),   // "net"
 		workRng: rand.New(rand.NewPCG(cfg.Seed, 0x776f726b)), // "work"
 		nemRng:  rand.New(rand.NewPCG(cfg.Seed, 0x6e656d)),   // "nem"
+
+		leases:     map[int64]*leaseInfo{},
+		expiryCmds: map[uint64]bool{},
 	}
 	s.inv.s = s
 	s.inv.init()
@@ -375,6 +392,8 @@ func (s *simulation) handle(ev *event) {
 		s.onWatch(ev)
 	case evPromote:
 		s.onPromote(ev)
+	case evSlowReady:
+		s.onSlowReady(ev)
 	}
 }
 
@@ -398,6 +417,7 @@ func (s *simulation) result() *Result {
 	r.Stats.Members = s.cfg.Members
 	r.Stats.VirtualTime = time.Duration(s.now)
 	r.Stats.Faults = len(s.faults)
+	r.Stats.LeasesGranted = len(s.leases)
 	r.Ops = s.rec.Ops()
 	for i := range r.Ops {
 		o := &r.Ops[i]

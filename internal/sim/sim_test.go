@@ -130,6 +130,10 @@ func TestSeeds(t *testing.T) {
 			total.Faults += res.Stats.Faults
 			total.Crashes += res.Stats.Crashes
 			total.Events += res.Stats.Events
+			total.LeasesGranted += res.Stats.LeasesGranted
+			total.LeasesExpired += res.Stats.LeasesExpired
+			total.DiskFaults += res.Stats.DiskFaults
+			total.SlowReadies += res.Stats.SlowReadies
 			if res.Failed() {
 				failed++
 				report(t, cfg, res)
@@ -137,9 +141,9 @@ func TestSeeds(t *testing.T) {
 		})
 	}
 	el := time.Since(start)
-	t.Logf("%d seeds in %v (%.1f seeds/s, slowest: seed %d in %v): %d events, %d ops, %d acknowledged writes, %d faults, %d crashes, %d failed seeds",
+	t.Logf("%d seeds in %v (%.1f seeds/s, slowest: seed %d in %v): %d events, %d ops, %d acknowledged writes, %d faults, %d crashes, %d leases granted, %d expired, %d disk faults, %d slow-disk readies, %d failed seeds",
 		*flagSeeds, el.Round(time.Millisecond), float64(*flagSeeds)/el.Seconds(), slowestSeed, slowest.Round(time.Millisecond),
-		total.Events, total.Ops, total.Acknowledged, total.Faults, total.Crashes, failed)
+		total.Events, total.Ops, total.Acknowledged, total.Faults, total.Crashes, total.LeasesGranted, total.LeasesExpired, total.DiskFaults, total.SlowReadies, failed)
 }
 
 // TestReplayIsExact runs seeds twice and compares their traces byte for
@@ -214,6 +218,42 @@ func TestDuplicatedProposalsAreCaught(t *testing.T) {
 	findAnomaly(t, "applied-once", 40, func(seed uint64) Config {
 		return Config{Seed: seed, dupProposals: true}
 	})
+}
+
+// With the lease clock running 30% fast, leases expire before their TTL
+// has passed since the grant: the lease invariant must catch it.
+func TestEarlyLeaseExpiryIsCaught(t *testing.T) {
+	findAnomaly(t, KindLease, 10, func(seed uint64) Config {
+		return Config{Seed: seed, leaseClockRate: 1.3}
+	})
+}
+
+// The disk faults of the nemesis fire: within a few seeds a failing disk
+// stops a member (which restarts from its disk), a slow disk delays Readies,
+// and every guarantee still holds.
+func TestDiskFaultsFire(t *testing.T) {
+	var failed, slow bool
+	for seed := uint64(1); seed <= 30 && !(failed && slow); seed++ {
+		var res *Result
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { res = runSeed(t, Config{Seed: seed}) })
+		if res == nil {
+			continue
+		}
+		if res.Failed() {
+			report(t, Config{Seed: seed}, res)
+		}
+		if res.Stats.DiskFaults > 0 && !failed {
+			failed = true
+			t.Logf("seed %d: %d members stopped by a disk fault", seed, res.Stats.DiskFaults)
+		}
+		if res.Stats.SlowReadies > 0 && !slow {
+			slow = true
+			t.Logf("seed %d: %d readies on a slow disk", seed, res.Stats.SlowReadies)
+		}
+	}
+	if !failed || !slow {
+		t.Fatalf("in 30 seeds: a disk fault stopped a member: %t; a slow disk delayed a ready: %t", failed, slow)
+	}
 }
 
 // Without faults every operation after the first election succeeds and the

@@ -15,6 +15,9 @@ import (
 	"github.com/concord-db/concord/internal/raftnode"
 )
 
+// leaseOpPercent is the share of client operations on leases.
+const leaseOpPercent = 20
+
 // Client think time between operations.
 const (
 	thinkMin = int64(1e6)  // 1ms
@@ -40,6 +43,8 @@ type client struct {
 	cur  *opState
 	seq  int
 	seen map[string]valueSeen // the last value it saw per key, for CAS
+	// lease: the lease it holds and believes alive, if any.
+	lease *clientLease
 }
 
 type valueSeen struct {
@@ -56,7 +61,8 @@ type opState struct {
 	member int
 	done   bool
 
-	cmdID uint64 // writes: the command id its member waits for
+	cmdID uint64   // writes: the command id its member waits for
+	lease leaseReq // lease operations; hid is -1 for a grant (not a KV op)
 
 	rctx     uint64 // linearizable reads: the current ReadIndex round
 	issued   int64  // when that round started
@@ -97,6 +103,12 @@ func (s *simulation) onClient(ev *event) {
 		}
 		pick -= w.weight
 	}
+	if s.workRng.IntN(100) < leaseOpPercent {
+		in, lr := s.pickLeaseOp(c)
+		in.Client = c.id
+		s.invoke(c, in, lr, s.workRng.IntN(len(s.members)))
+		return
+	}
 	in.Client = c.id
 	in.Key = s.keyName(s.workRng.IntN(s.cfg.Keys))
 	if in.Kind == check.Put || in.Kind == check.CAS {
@@ -107,18 +119,30 @@ func (s *simulation) onClient(ev *event) {
 		seen := c.seen[in.Key]
 		in.ExpectAbsent, in.Expect = !seen.exists, seen.value
 	}
-	s.invoke(c, in, s.workRng.IntN(len(s.members)))
+	s.invoke(c, in, leaseReq{}, s.workRng.IntN(len(s.members)))
 }
 
 // invoke records the call and hands the request to member mi.
-func (s *simulation) invoke(c *client, in check.Op, mi int) *opState {
+func (s *simulation) invoke(c *client, in check.Op, lr leaseReq, mi int) *opState {
 	m := s.members[mi]
 	in.Member = m.name
-	op := &opState{seq: uint64(len(s.ops) + 1), client: c.id, in: in, member: mi}
-	op.hid = s.rec.Call(in, s.now)
+	op := &opState{seq: uint64(len(s.ops) + 1), client: c.id, in: in, member: mi, lease: lr, hid: -1}
+	what := in.Input()
+	if lr.kind == leaseGrant {
+		what = fmt.Sprintf("grant(lease %d, %ds)", lr.id, lr.ttl)
+		s.leases[lr.id] = &leaseInfo{call: s.now, ttl: lr.ttl}
+	} else {
+		op.hid = s.rec.Call(in, s.now)
+	}
+	switch {
+	case lr.kind == leaseRevoke:
+		what = fmt.Sprintf("revoke(lease %d) = %s", lr.id, what)
+	case lr.attch:
+		what = fmt.Sprintf("%s with lease %d", what, lr.id)
+	}
 	s.ops = append(s.ops, op)
 	c.cur = op
-	s.tracef("c%d call %s on %s (op %d)", c.id, in.Input(), m.name, op.seq)
+	s.tracef("c%d call %s on %s (op %d)", c.id, what, m.name, op.seq)
 	s.at(s.now+clientTimeout, &event{kind: evTimeout, client: c.id, op: op.seq})
 	switch {
 	case !m.up:
@@ -153,14 +177,18 @@ func rctxBytes(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 // propose turns a write into a command and proposes it.
 func (s *simulation) propose(m *member, op *opState) {
 	s.nextCmd++
-	cmd := &command.Command{Version: command.Version, Id: s.nextCmd, Stamp: s.now}
+	cmd := leaseCommand(op, s.nextCmd, s.now)
+	if cmd == nil {
+		cmd = &command.Command{Version: command.Version, Id: s.nextCmd, Stamp: s.now}
+	}
 	key := []byte(op.in.Key)
-	switch op.in.Kind {
-	case check.Put:
-		cmd.Op = &command.Command_Put{Put: &command.PutRequest{Key: key, Value: []byte(op.in.Value)}}
-	case check.Delete:
+	switch {
+	case cmd.Op != nil:
+	case op.in.Kind == check.Put:
+		cmd.Op = &command.Command_Put{Put: &command.PutRequest{Key: key, Value: []byte(op.in.Value), Lease: op.lease.id}}
+	case op.in.Kind == check.Delete:
 		cmd.Op = &command.Command_DeleteRange{DeleteRange: &command.DeleteRangeRequest{Key: key}}
-	case check.CAS:
+	case op.in.Kind == check.CAS:
 		cmp := &command.Compare{Key: key, Result: command.Compare_EQUAL}
 		if op.in.ExpectAbsent {
 			cmp.Target = command.Compare_CREATE
@@ -208,6 +236,11 @@ func (s *simulation) proposalApplied(m *member, id uint64, res apply.Result) {
 		out.Succeeded = r.GetSucceeded()
 	case *command.DeleteRangeResponse:
 		out.Deleted = r.GetDeleted()
+	case *command.LeaseRevokeResponse:
+		out.Deleted = int64(len(res.Events))
+	case *command.LeaseGrantResponse:
+		c := s.clients[op.client]
+		c.lease = &clientLease{id: r.GetId(), ttl: r.GetTtl(), call: s.leases[op.lease.id].call}
 	}
 	s.complete(op, out)
 }
@@ -232,6 +265,7 @@ func (s *simulation) readState(m *member, rs raft.ReadState) {
 		return
 	}
 	rctx := binary.BigEndian.Uint64(rs.RequestCtx)
+	s.leaseReadState(m, rctx, rs.Index)
 	for _, op := range m.reads {
 		if op.rctx == rctx && !op.hasIndex {
 			op.index, op.hasIndex = rs.Index, true
@@ -284,11 +318,16 @@ func (s *simulation) complete(op *opState, out check.Op) {
 		return
 	}
 	op.done = true
+	c := s.clients[op.client]
+	if op.hid < 0 {
+		s.tracef("c%d ret  grant(lease %d) ok on %s (op %d)", op.client, op.lease.id, out.Member, op.seq)
+		s.next(c)
+		return
+	}
 	s.rec.Return(op.hid, out, s.now)
 	res := op.in
 	res.Status, res.Found, res.Got, res.Succeeded, res.Deleted, res.Rev = check.OK, out.Found, out.Got, out.Succeeded, out.Deleted, out.Rev
 	s.tracef("c%d ret  %s on %s (op %d)", op.client, res.String(), out.Member, op.seq)
-	c := s.clients[op.client]
 	switch {
 	case op.in.Kind == check.Get:
 		c.seen[op.in.Key] = valueSeen{out.Found, out.Got}
@@ -306,7 +345,9 @@ func (s *simulation) failOp(op *opState, definite bool, why string) {
 		return
 	}
 	op.done = true
-	s.rec.Fail(op.hid, definite, s.now)
+	if op.hid >= 0 {
+		s.rec.Fail(op.hid, definite, s.now)
+	}
 	what := "indefinite"
 	if definite {
 		what = "failed"
@@ -352,7 +393,7 @@ func (s *simulation) finalReads() {
 				}
 				continue
 			}
-			op := s.invoke(c, check.Op{Client: c.id, Kind: check.Get, Key: key}, l.idx)
+			op := s.invoke(c, check.Op{Client: c.id, Kind: check.Get, Key: key}, leaseReq{}, l.idx)
 			s.loop(deadline, func() bool { return op.done })
 			if s.rec.Ops()[op.hid].Status == check.OK {
 				break
