@@ -97,9 +97,9 @@ must run with --fault-injection. A pause, clock or disk rule acts only on
 the member it names. Rules live in member memory: a restarted member has
 none, and heal removes them all (a paused member resumes at once).
 
-Crashing and restarting a member is not a rule: a process cannot restart
-itself. Kill it (kill -9) and start it again yourself, or let concord
-check do it.`,
+kill crashes a member at once (exit status 137, as kill -9): it is one-shot,
+never listed. A process cannot restart itself: concord dev restarts a killed
+member after its --restart-after; elsewhere start it again yourself.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
@@ -111,12 +111,12 @@ check do it.`,
 	f.cf.register(cmd.PersistentFlags())
 	cmd.AddCommand(newFaultPartitionCmd(&f), newFaultIsolateLeaderCmd(&f), newFaultDelayCmd(&f),
 		newFaultLossCmd(&f, faults.KindDrop), newFaultLossCmd(&f, faults.KindDuplicate),
-		newFaultPauseCmd(&f), newFaultClockCmd(&f), newFaultDiskCmd(&f),
+		newFaultPauseCmd(&f), newFaultClockCmd(&f), newFaultDiskCmd(&f), newFaultKillCmd(&f),
 		newFaultHealCmd(&f), newFaultListCmd(&f))
 	return cmd
 }
 
-const faultVerbs = "partition, isolate-leader, delay, drop, duplicate, pause, clock, disk, heal or list"
+const faultVerbs = "partition, isolate-leader, delay, drop, duplicate, pause, clock, disk, kill, heal or list"
 
 func newFaultPauseCmd(f *faultFlags) *cobra.Command {
 	var rf ruleFlags
@@ -142,6 +142,41 @@ name, a hexadecimal id or "leader".
 				rf.duration = d
 			}
 			return f.install(cmd, s, &rf)
+		},
+	}
+	rf.registerNoDuration(cmd)
+	return cmd
+}
+
+func newFaultKillCmd(f *faultFlags) *cobra.Command {
+	var rf ruleFlags
+	cmd := &cobra.Command{
+		Use:   "kill MEMBER",
+		Short: "Crash a member's process at once, as kill -9 would",
+		Long: `Crash MEMBER: it logs one line and exits at once with status 137 (what a
+shell reports for kill -9), without a graceful shutdown, leadership transfer
+or any flush beyond what it had already fsynced. MEMBER is a name, a
+hexadecimal id or "leader" (resolved by the first member asked). The kill is
+one-shot: list never shows it, the members' logs do. Under concord dev the
+member is restarted after dev's --restart-after (default 2s); elsewhere
+start it again yourself.
+
+  concord fault kill n2
+  concord fault kill leader`,
+		Args: argsBetween(1, 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := faults.Spec{Kind: faults.KindKill, Member: args[0]}
+			if err := rf.apply(&s); err != nil {
+				return err
+			}
+			if err := checkSpec(s); err != nil {
+				return err
+			}
+			sess, err := f.session(cmd)
+			if err != nil {
+				return err
+			}
+			return runFaultKill(cmd.Context(), sess, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	rf.registerNoDuration(cmd)
@@ -627,6 +662,53 @@ func runFaultInstall(ctx context.Context, s *faultSession, spec faults.Spec, w, 
 		return fmt.Errorf("fault: rule %s not installed on %s; the others have it (heal with: concord fault heal %s)", canon.ID, strings.Join(failed, ", "), canon.ID)
 	}
 	return nil
+}
+
+// killResult is the fault API's answer to a kill rule (admin.KillResult).
+type killResult struct {
+	faults.Info
+	Killed bool `json:"killed"`
+}
+
+// runFaultKill asks the first member that answers to resolve the kill
+// ("leader" fixed, the member by name); if that member is not the one
+// named, it sends the canonical rule to the member named, which answers and
+// exits.
+func runFaultKill(ctx context.Context, s *faultSession, spec faults.Spec, w, errw io.Writer) error {
+	var res killResult
+	var first faultTarget
+	resolved := false
+	for _, t := range s.targets {
+		if err := s.call(ctx, t, http.MethodPost, "/v1/faults", spec, &res); err != nil {
+			if definite(err) {
+				return fmt.Errorf("fault: %s: %w", t.name, err)
+			}
+			fmt.Fprintf(errw, "concord: fault: %s: %v\n", t.name, err)
+			continue
+		}
+		first, resolved = t, true
+		break
+	}
+	if !resolved {
+		return errors.New("fault: no member answered the kill")
+	}
+	if !res.Killed {
+		victim := res.Member
+		i := slices.IndexFunc(s.targets, func(t faultTarget) bool { return t.name == victim })
+		if i < 0 || s.targets[i] == first {
+			return fmt.Errorf("fault: %s resolved the kill to %s, which has no client URL to reach", first.name, victim)
+		}
+		canon := res.Spec
+		res = killResult{}
+		if err := s.call(ctx, s.targets[i], http.MethodPost, "/v1/faults", canon, &res); err != nil {
+			return fmt.Errorf("fault: kill %s: %w", victim, err)
+		}
+		if !res.Killed {
+			return fmt.Errorf("fault: %s did not take the kill as its own", victim)
+		}
+	}
+	_, err := fmt.Fprintf(w, "%s killed: %s\n", res.Member, res.Description)
+	return err
 }
 
 // runFaultHeal removes the given rules (all when ids is empty) everywhere.

@@ -74,6 +74,10 @@ func TestFaultUsageErrors(t *testing.T) {
 		{[]string{"fault", "disk", "n1", "slow", "fast"}, `bad delay "fast"`},
 		{[]string{"fault", "disk", "n1", "fail", "1s"}, "takes no third argument"},
 		{[]string{"fault", "disk", "n1", "fail", "--next", "-2"}, "next -2"},
+		{[]string{"fault", "kill"}, "wrong number of arguments"},
+		{[]string{"fault", "kill", "n1", "n2"}, "wrong number of arguments"},
+		{[]string{"fault", "kill", "*"}, "not a member"},
+		{[]string{"fault", "kill", "n1", "--duration", "1s"}, "unknown flag: --duration"},
 		{[]string{"fault", "list", "extra"}, "wrong number of arguments"},
 		{[]string{"fault", "list", "--no-such-flag"}, "no-such-flag"},
 	}
@@ -369,5 +373,90 @@ func TestFaultMemberRules(t *testing.T) {
 		if paused, _ := p.Paused(1, time.Now()); paused || len(p.List()) != 0 {
 			t.Errorf("member n%d after heal: paused %v, rules %+v", i+1, paused, p.List())
 		}
+	}
+}
+
+// crashAdminMember is member self; its crash records instead of exiting.
+type crashAdminMember struct {
+	fakeAdminMember
+	self    uint64
+	crashes chan uint64
+}
+
+func (m crashAdminMember) FaultCrash(member uint64) (func(), bool) {
+	if member != m.self {
+		return nil, false
+	}
+	return func() { m.crashes <- m.self }, true
+}
+
+// TestFaultKill resolves a kill on the first member and sends it to the
+// member named, which alone crashes; nothing is listed afterwards.
+func TestFaultKill(t *testing.T) {
+	crashes := make(chan uint64, 8)
+	sess := &faultSession{hc: faultHTTPClient(nil), timeout: 2 * time.Second}
+	var planes []*faults.Plane
+	for i := range 3 {
+		// Member i believes it leads itself.
+		p, err := faults.New(faults.Config{Cluster: planeCluster{uint64(i + 1)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := admin.New(admin.Config{Member: crashAdminMember{self: uint64(i + 1), crashes: crashes}, Faults: p})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(h)
+		t.Cleanup(srv.Close)
+		planes = append(planes, p)
+		sess.targets = append(sess.targets, faultTarget{name: fmt.Sprintf("n%d", i+1), base: srv.URL})
+	}
+	// crashed waits for one crash, then takes any others already there.
+	crashed := func() []uint64 {
+		var got []uint64
+		select {
+		case id := <-crashes:
+			got = append(got, id)
+		case <-time.After(5 * time.Second):
+			return nil
+		}
+		for {
+			select {
+			case id := <-crashes:
+				got = append(got, id)
+			default:
+				return got
+			}
+		}
+	}
+	tests := []struct {
+		member string
+		want   uint64
+		out    string
+	}{
+		{"n3", 3, "n3 killed: kill n3 (exit 137)\n"},     // n1 resolves, n3 crashes
+		{"leader", 1, "n1 killed: kill n1 (exit 137)\n"}, // n1 resolves "leader" to itself
+		{"2", 2, "n2 killed: kill n2 (exit 137)\n"},      // a hexadecimal id
+	}
+	for _, tt := range tests {
+		var out, errw bytes.Buffer
+		if err := runFaultKill(t.Context(), sess, faults.Spec{Kind: faults.KindKill, Member: tt.member}, &out, &errw); err != nil {
+			t.Fatalf("kill %s: %v (stderr %s)", tt.member, err, errw.String())
+		}
+		if out.String() != tt.out {
+			t.Errorf("kill %s printed %q, want %q", tt.member, out.String(), tt.out)
+		}
+		if got := crashed(); !slices.Equal(got, []uint64{tt.want}) {
+			t.Errorf("kill %s crashed %v, want [%d]", tt.member, got, tt.want)
+		}
+	}
+	for i, p := range planes {
+		if l := p.List(); len(l) != 0 {
+			t.Errorf("n%d lists %+v after kills, want nothing", i+1, l)
+		}
+	}
+	err := runFaultKill(t.Context(), sess, faults.Spec{Kind: faults.KindKill, Member: "n9"}, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `unknown member "n9"`) {
+		t.Errorf("kill n9: %v", err)
 	}
 }

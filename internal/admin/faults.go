@@ -1,11 +1,13 @@
 package admin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 
 	"github.com/concord-db/concord/internal/faults"
 )
@@ -26,6 +28,27 @@ type FaultList struct {
 type FaultsRemoved struct {
 	Removed []faults.Info `json:"removed"`
 }
+
+// KillResult is the body of POST /v1/faults for a kill rule: the rule in
+// canonical form and whether this member is the one killed. A member
+// answers 202 Accepted and then exits with faults.KillExitStatus when it
+// is; 200 with Killed false when the rule names another member (nothing
+// happens: send the canonical rule to that member).
+type KillResult struct {
+	faults.Info
+	Killed bool `json:"killed"`
+}
+
+// Crasher is the optional interface of a Member that kill rules can crash;
+// *server.Server implements it. FaultCrash reports whether member is this
+// member and, if so, returns crash, which ends the process and does not
+// return.
+type Crasher interface {
+	FaultCrash(member uint64) (crash func(), self bool)
+}
+
+// errKillUnsupported answers a kill rule on a member that cannot crash.
+var errKillUnsupported = errors.New("admin: this member cannot be killed through the fault API")
 
 // APIError is the body of every error answer of the fault API.
 type APIError struct {
@@ -65,6 +88,10 @@ func (h *Handler) installFault(w http.ResponseWriter, r *http.Request) {
 		writeFaultJSON(w, http.StatusBadRequest, APIError{err.Error()})
 		return
 	}
+	if spec.Kind == faults.KindKill {
+		h.killMember(w, r, p, spec)
+		return
+	}
 	info, err := p.Install(spec)
 	if err != nil {
 		writeFaultJSON(w, faultStatus(err), APIError{err.Error()})
@@ -97,6 +124,42 @@ func (h *Handler) healFaults(w http.ResponseWriter, r *http.Request) {
 	removed := p.Heal()
 	h.logger.Info("fault API: healed", "removed", len(removed), "remote", r.RemoteAddr)
 	writeFaultJSON(w, http.StatusOK, FaultsRemoved{Removed: removed})
+}
+
+// killMember resolves a kill rule and, when it names this member, answers
+// first and then crashes the process. The answer carries a Content-Length
+// and is flushed before the crash, so the client reads it whole although
+// the connection dies with the process.
+func (h *Handler) killMember(w http.ResponseWriter, r *http.Request, p *faults.Plane, spec faults.Spec) {
+	info, member, err := p.Kill(spec)
+	if err != nil {
+		writeFaultJSON(w, faultStatus(err), APIError{err.Error()})
+		return
+	}
+	c, ok := h.m.(Crasher)
+	if !ok {
+		writeFaultJSON(w, http.StatusNotImplemented, APIError{errKillUnsupported.Error()})
+		return
+	}
+	crash, self := c.FaultCrash(member)
+	if !self {
+		writeFaultJSON(w, http.StatusOK, KillResult{Info: info})
+		return
+	}
+	h.logger.Warn("fault API: kill rule names this member; crashing", "id", info.ID, "remote", r.RemoteAddr)
+	var body bytes.Buffer
+	enc := json.NewEncoder(&body)
+	enc.SetEscapeHTML(false)
+	enc.Encode(KillResult{Info: info, Killed: true})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Length", strconv.Itoa(body.Len()))
+	w.Header().Set("Connection", "close")
+	w.WriteHeader(http.StatusAccepted)
+	w.Write(body.Bytes())
+	// A failed flush changes nothing: the member dies either way.
+	_ = http.NewResponseController(w).Flush()
+	crash()
 }
 
 // decodeSpec reads exactly one JSON object with no unknown fields.

@@ -43,9 +43,13 @@
 //     syscall.ENOSPC). The WAL treats any failure as fatal: the member
 //     stops loudly, having acknowledged nothing that was not synced.
 //
-// Crashing and restarting a process is not a rule: a process cannot
-// restart itself; the operator (kill -9, then start) or concord check
-// does it.
+// A kill (Plane.Kill) names one Member and crashes its process at once,
+// as kill -9 would: it is one-shot, never installed nor listed, only
+// logged. The Plane only resolves it; package server's hook makes the
+// named member exit with KillExitStatus (137, what a shell reports for
+// kill -9), without a graceful shutdown. A process cannot restart itself:
+// the operator, concord dev (which restarts a member that exited 137) or
+// concord check does it.
 //
 // drop, delay and duplicate are scoped by a Link: "n1->n2" (one way),
 // "n1<->n2" (both ways), with "*" for any member ("*->n3": everything sent

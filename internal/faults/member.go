@@ -70,6 +70,10 @@ func (s Spec) checkMember() error {
 		return invalid("%s takes no mode", s.Kind)
 	}
 	switch s.Kind {
+	case KindKill:
+		if s.Duration != 0 {
+			return invalid("kill takes no duration: it is one-shot (restarting is the supervisor's job)")
+		}
 	case KindClock:
 		if off := time.Duration(s.Offset); off > MaxClockOffset || off < -MaxClockOffset {
 			return invalid("clock offset %v exceeds ±%v", off, MaxClockOffset)

@@ -223,6 +223,9 @@ func (p *Plane) Install(s Spec) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	if s.Kind == KindKill {
+		return Info{}, invalid("kill is one-shot, not an installed rule (Plane.Kill resolves it)")
+	}
 	rv := p.resolver()
 	now := p.now()
 	ru, err := compile(s, c, rv, now)

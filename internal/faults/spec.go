@@ -54,10 +54,19 @@ const (
 	KindPause Kind = "pause"
 	KindClock Kind = "clock"
 	KindDisk  Kind = "disk"
+	// KindKill crashes a member's process at once, as kill -9 would. It
+	// is one-shot: Plane.Kill resolves it and the member exits; it is
+	// never installed or listed.
+	KindKill Kind = "kill"
 )
 
+// KillExitStatus is the exit status of a member killed by a kill rule:
+// 128+SIGKILL, what a shell reports for a process ended by kill -9, so
+// supervisors (concord dev) treat both alike.
+const KillExitStatus = 137
+
 // kindList is what error messages offer.
-const kindList = "drop, delay, duplicate, partition, isolate-leader, pause, clock or disk"
+const kindList = "drop, delay, duplicate, partition, isolate-leader, pause, clock, disk or kill"
 
 // Any is the wildcard member of a Link.
 const Any = "*"
@@ -232,7 +241,7 @@ func (s Spec) check() (checked, error) {
 				return c, err
 			}
 		}
-	case KindPause, KindClock, KindDisk:
+	case KindPause, KindClock, KindDisk, KindKill:
 		if err := s.checkMember(); err != nil {
 			return c, err
 		}
@@ -241,7 +250,7 @@ func (s Spec) check() (checked, error) {
 	default:
 		return c, invalid("unknown kind %q: want %s", s.Kind, kindList)
 	}
-	if s.Kind != KindPause && s.Kind != KindClock && s.Kind != KindDisk &&
+	if !memberKind(s.Kind) && s.Kind != KindKill &&
 		(s.Member != "" || s.Offset != 0 || s.Drift != nil || s.Mode != "") {
 		return c, invalid("%s takes no member, offset, drift or mode", s.Kind)
 	}

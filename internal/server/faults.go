@@ -1,6 +1,9 @@
 package server
 
 import (
+	"log/slog"
+	"os"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -18,6 +21,34 @@ type memberFaults struct {
 	// before, through the wrapped FS): rules name real ids, so none
 	// matches meanwhile.
 	self atomic.Uint64
+	// exit ends the process for a kill rule (nil: os.Exit); tests
+	// substitute a recorder.
+	exit func(code int)
+}
+
+// FaultCrash is the admin handler's hook for kill rules (faults.Plane.Kill
+// resolves the member): it reports whether member is this member and, if
+// so, returns crash, which logs one line and ends the process at once with
+// faults.KillExitStatus. crash runs no graceful shutdown, no leadership
+// transfer and no flush beyond what is already fsynced: a crash, as kill
+// -9 is, which the WAL must survive. The handler answers its client before
+// it calls crash. Without fault injection it reports false.
+func (s *Server) FaultCrash(member uint64) (crash func(), self bool) {
+	if s.mfaults == nil || member == 0 || member != s.id {
+		return nil, false
+	}
+	return func() { s.mfaults.crash(s.logger, member) }, true
+}
+
+// crash logs and exits; it returns only when exit is a test's recorder.
+func (m *memberFaults) crash(logger *slog.Logger, member uint64) {
+	logger.Error("fault: killed by a kill rule; exiting at once as kill -9 would (no graceful shutdown)",
+		"member_id", strconv.FormatUint(member, 16), "exit_status", faults.KillExitStatus)
+	exit := m.exit
+	if exit == nil {
+		exit = os.Exit
+	}
+	exit(faults.KillExitStatus)
 }
 
 // Pause implements raftnode.Pauser.

@@ -365,3 +365,48 @@ func lastLineWith(s, sub string) string {
 	}
 	return last
 }
+
+// TestFaultKillLeader crashes the leader with concord fault kill: it exits
+// at once with status 137, the others elect a new leader and take writes,
+// and the restarted member catches up. The kill is never listed.
+func TestFaultKillLeader(t *testing.T) {
+	c := faultCluster(t)
+	lead := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	name, leadID := c.Members[lead].Name, c.MemberID(lead)
+	if _, err := c.Client(lead).Put(reqCtx(t), "fault/kill/before", "1"); err != nil {
+		t.Fatalf("put before the kill: %v", err)
+	}
+	out := concordCLIOK(t, c, "fault", "kill", "leader")
+	if want := name + " killed: kill " + name + " (exit 137)"; strings.TrimSpace(out) != want {
+		t.Errorf("concord fault kill leader printed %q, want %q", out, want)
+	}
+	code, stderr, ok := c.WaitExit(lead, 5*time.Second)
+	if !ok {
+		t.Fatalf("%s still runs after concord fault kill", name)
+	}
+	if code != 137 || !strings.Contains(stderr, "killed by a kill rule") {
+		t.Fatalf("%s exited %d; want 137 and the kill line; stderr:\n%s", name, code, tail(stderr, 2000))
+	}
+	t.Logf("%s exited %d: %s", name, code, lastLineWith(stderr, "killed by a kill rule"))
+	// A crash, not a shutdown: nothing after the kill line.
+	if after := stderr[strings.LastIndex(stderr, "killed by a kill rule"):]; strings.Contains(after, `msg=stopped`) || strings.Contains(after, "stopping") {
+		t.Errorf("%s shut down gracefully after the kill:\n%s", name, tail(after, 1000))
+	}
+
+	// The two others elect a new leader and take writes.
+	newLeader := c.waitNewLeader(lead, leadID, 10*c.Opts.ElectionTimeout)
+	if newLeader < 0 {
+		t.Fatalf("no new leader after %s was killed", name)
+	}
+	if _, err := c.Client(newLeader).Put(reqCtx(t), "fault/kill/after", "ok"); err != nil {
+		t.Fatalf("put on the new leader %s: %v", c.Members[newLeader].Name, err)
+	}
+
+	c.Restart(lead)
+	if !pollUntil(10*c.Opts.ElectionTimeout, func() bool {
+		v, ok, err := serializableGet(c, lead, "fault/kill/after")
+		return err == nil && ok && v == "ok"
+	}) {
+		t.Fatalf("%s did not catch up after its restart", name)
+	}
+}
