@@ -37,6 +37,10 @@ func init() { subcommands = append(subcommands, newFaultCmd) }
 // faultFlags are the flags every fault verb shares.
 type faultFlags struct {
 	cf clientFlags
+	// capture, when set, receives each verb's validated spec instead of
+	// it being sent: parseFaultWords uses it so a schedule entry is read by
+	// exactly the parser the verbs use. Nothing is dialed in that mode.
+	capture func(faults.Spec) error
 }
 
 // ruleFlags are the flags of the verbs that install a rule.
@@ -86,6 +90,14 @@ reads > as a redirection. Without LINK the rule applies to every link.`
 
 func newFaultCmd() *cobra.Command {
 	var f faultFlags
+	cmd := newFaultVerbsCmd(&f)
+	cmd.AddCommand(newFaultScheduleCmd(&f))
+	return cmd
+}
+
+// newFaultVerbsCmd is the fault command with every verb but schedule, so
+// a schedule entry cannot name another schedule.
+func newFaultVerbsCmd(f *faultFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "fault",
 		Short: "Inject network, pause, clock and disk faults (members need --fault-injection)",
@@ -109,14 +121,14 @@ member after its --restart-after; elsewhere start it again yourself.`,
 		},
 	}
 	f.cf.register(cmd.PersistentFlags())
-	cmd.AddCommand(newFaultPartitionCmd(&f), newFaultIsolateLeaderCmd(&f), newFaultDelayCmd(&f),
-		newFaultLossCmd(&f, faults.KindDrop), newFaultLossCmd(&f, faults.KindDuplicate),
-		newFaultPauseCmd(&f), newFaultClockCmd(&f), newFaultDiskCmd(&f), newFaultKillCmd(&f),
-		newFaultHealCmd(&f), newFaultListCmd(&f))
+	cmd.AddCommand(newFaultPartitionCmd(f), newFaultIsolateLeaderCmd(f), newFaultDelayCmd(f),
+		newFaultLossCmd(f, faults.KindDrop), newFaultLossCmd(f, faults.KindDuplicate),
+		newFaultPauseCmd(f), newFaultClockCmd(f), newFaultDiskCmd(f), newFaultKillCmd(f),
+		newFaultHealCmd(f), newFaultListCmd(f))
 	return cmd
 }
 
-const faultVerbs = "partition, isolate-leader, delay, drop, duplicate, pause, clock, disk, kill, heal or list"
+const faultVerbs = "partition, isolate-leader, delay, drop, duplicate, pause, clock, disk, kill, heal, list or schedule"
 
 func newFaultPauseCmd(f *faultFlags) *cobra.Command {
 	var rf ruleFlags
@@ -171,6 +183,9 @@ start it again yourself.
 			}
 			if err := checkSpec(s); err != nil {
 				return err
+			}
+			if f.capture != nil {
+				return f.capture(s)
 			}
 			sess, err := f.session(cmd)
 			if err != nil {
@@ -477,6 +492,9 @@ func (f *faultFlags) install(cmd *cobra.Command, s faults.Spec, rf *ruleFlags) e
 	if err := checkSpec(s); err != nil {
 		return err
 	}
+	if f.capture != nil {
+		return f.capture(s)
+	}
 	sess, err := f.session(cmd)
 	if err != nil {
 		return err
@@ -501,6 +519,9 @@ type faultSession struct {
 // session validates the connection flags, lists the members through
 // clientv3 and prepares the HTTP client (TLS from the same flags).
 func (f *faultFlags) session(cmd *cobra.Command) (*faultSession, error) {
+	if f.capture != nil {
+		return nil, usagef("%s installs no rule; a schedule cannot run it", cmd.Name())
+	}
 	d, err := f.cf.dialer(cmd)
 	if err != nil {
 		return nil, err
@@ -633,6 +654,13 @@ func definite(err error) bool {
 // runFaultInstall installs s on the first member that takes it, then its
 // canonical form (same id, members resolved, "leader" fixed) on the others.
 func runFaultInstall(ctx context.Context, s *faultSession, spec faults.Spec, w, errw io.Writer) error {
+	_, err := installRule(ctx, s, spec, w, errw)
+	return err
+}
+
+// installRule is runFaultInstall that also returns the rule's id, empty
+// when no member took it; a partial install returns the id and an error.
+func installRule(ctx context.Context, s *faultSession, spec faults.Spec, w, errw io.Writer) (string, error) {
 	var canon *faults.Info
 	var on, failed []string
 	for _, t := range s.targets {
@@ -643,7 +671,7 @@ func runFaultInstall(ctx context.Context, s *faultSession, spec faults.Spec, w, 
 		var info faults.Info
 		if err := s.call(ctx, t, http.MethodPost, "/v1/faults", body, &info); err != nil {
 			if canon == nil && definite(err) {
-				return fmt.Errorf("fault: %s: %w", t.name, err)
+				return "", fmt.Errorf("fault: %s: %w", t.name, err)
 			}
 			fmt.Fprintf(errw, "concord: fault: %s: %v\n", t.name, err)
 			failed = append(failed, t.name)
@@ -655,13 +683,13 @@ func runFaultInstall(ctx context.Context, s *faultSession, spec faults.Spec, w, 
 		on = append(on, t.name)
 	}
 	if canon == nil {
-		return fmt.Errorf("fault: rule installed on no member (failed on %s)", strings.Join(failed, ", "))
+		return "", fmt.Errorf("fault: rule installed on no member (failed on %s)", strings.Join(failed, ", "))
 	}
 	fmt.Fprintf(w, "%s installed on %s: %s\n", canon.ID, strings.Join(on, ","), canon.Description)
 	if len(failed) > 0 {
-		return fmt.Errorf("fault: rule %s not installed on %s; the others have it (heal with: concord fault heal %s)", canon.ID, strings.Join(failed, ", "), canon.ID)
+		return canon.ID, fmt.Errorf("fault: rule %s not installed on %s; the others have it (heal with: concord fault heal %s)", canon.ID, strings.Join(failed, ", "), canon.ID)
 	}
-	return nil
+	return canon.ID, nil
 }
 
 // killResult is the fault API's answer to a kill rule (admin.KillResult).
