@@ -177,21 +177,7 @@ start it again yourself.
   concord fault kill leader`,
 		Args: argsBetween(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s := faults.Spec{Kind: faults.KindKill, Member: args[0]}
-			if err := rf.apply(&s); err != nil {
-				return err
-			}
-			if err := checkSpec(s); err != nil {
-				return err
-			}
-			if f.capture != nil {
-				return f.capture(s)
-			}
-			sess, err := f.session(cmd)
-			if err != nil {
-				return err
-			}
-			return runFaultKill(cmd.Context(), sess, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return f.send(cmd, faults.Spec{Kind: faults.KindKill, Member: args[0]}, &rf, runFaultKill)
 		},
 	}
 	rf.registerNoDuration(cmd)
@@ -486,6 +472,13 @@ func newFaultListCmd(f *faultFlags) *cobra.Command {
 
 // install validates s (usage errors), finds the members and installs it.
 func (f *faultFlags) install(cmd *cobra.Command, s faults.Spec, rf *ruleFlags) error {
+	return f.send(cmd, s, rf, runFaultInstall)
+}
+
+// send completes s from the rule flags, validates it (usage errors) and,
+// unless a schedule is capturing specs, hands it to run with the members.
+func (f *faultFlags) send(cmd *cobra.Command, s faults.Spec, rf *ruleFlags,
+	run func(context.Context, *faultSession, faults.Spec, io.Writer, io.Writer) error) error {
 	if err := rf.apply(&s); err != nil {
 		return err
 	}
@@ -499,7 +492,7 @@ func (f *faultFlags) install(cmd *cobra.Command, s faults.Spec, rf *ruleFlags) e
 	if err != nil {
 		return err
 	}
-	return runFaultInstall(cmd.Context(), sess, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
+	return run(cmd.Context(), sess, s, cmd.OutOrStdout(), cmd.ErrOrStderr())
 }
 
 // faultTarget is one member's fault API.
