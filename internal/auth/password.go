@@ -42,7 +42,7 @@ func (s *Store) CheckPassword(name, password string) error {
 // differ, so a password changed meanwhile cannot yield a token.
 func (s *Store) CheckPasswordRevision(name, password string) (uint64, error) {
 	s.mu.RLock()
-	if !s.enabled {
+	if !s.enabled.Load() {
 		s.mu.RUnlock()
 		return 0, ErrAuthNotEnabled
 	}

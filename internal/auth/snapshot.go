@@ -26,7 +26,7 @@ func (s *Store) AppendBinary(b []byte) ([]byte, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	b = append(b, snapshotVersion)
-	if s.enabled {
+	if s.enabled.Load() {
 		b = append(b, 1)
 	} else {
 		b = append(b, 0)
@@ -108,7 +108,7 @@ func DecodeStore(b []byte) (*Store, []byte, error) {
 	switch e := d.u8("enabled flag"); {
 	case d.err != nil:
 	case e == 1:
-		s.enabled = true
+		s.enabled.Store(true)
 	case e != 0:
 		return nil, nil, corrupt("enabled flag %d", e)
 	}
@@ -183,7 +183,7 @@ func DecodeStore(b []byte) (*Store, []byte, error) {
 			}
 		}
 	}
-	if s.enabled {
+	if s.enabled.Load() {
 		root := s.users[rootUser]
 		if root == nil || !hasRole(root.roles, rootRole) {
 			return nil, nil, corrupt("auth enabled without user root holding role root")

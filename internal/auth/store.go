@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 )
 
 // PermType numbers equal etcd's authpb.Permission_Type.
@@ -103,8 +104,11 @@ type role struct {
 // AppendBinary) take the read lock and may run from any goroutine; each sees
 // every mutation whole.
 type Store struct {
-	mu       sync.RWMutex
-	enabled  bool
+	mu sync.RWMutex
+	// enabled is written under mu's write lock like the rest, but read
+	// without it where auth is off: every read, proposal and applied entry
+	// asks, and a shared read lock on that path is a contended write.
+	enabled  atomic.Bool
 	revision uint64
 	users    map[string]*user
 	roles    map[string]*role
@@ -129,11 +133,7 @@ func NewStore() *Store {
 }
 
 // Enabled reports whether authentication is on.
-func (s *Store) Enabled() bool {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.enabled
-}
+func (s *Store) Enabled() bool { return s.enabled.Load() }
 
 // Revision returns the auth revision: the number of successful mutations
 // since the store was created, plus one.
@@ -150,7 +150,7 @@ func (s *Store) Revision() uint64 {
 func (s *Store) Enable() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.enabled {
+	if s.enabled.Load() {
 		return nil
 	}
 	u := s.users[rootUser]
@@ -160,7 +160,7 @@ func (s *Store) Enable() error {
 	if !hasRole(u.roles, rootRole) {
 		return ErrRootRoleNotExist
 	}
-	s.enabled = true
+	s.enabled.Store(true)
 	return nil
 }
 
@@ -169,10 +169,10 @@ func (s *Store) Enable() error {
 func (s *Store) Disable() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.enabled {
+	if !s.enabled.Load() {
 		return
 	}
-	s.enabled = false
+	s.enabled.Store(false)
 	s.revision++
 }
 
@@ -205,7 +205,7 @@ func (s *Store) UserAdd(name string, hash []byte, noPassword bool) error {
 func (s *Store) UserDelete(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.enabled && name == rootUser {
+	if s.enabled.Load() && name == rootUser {
 		return ErrInvalidAuthMgmt
 	}
 	if _, ok := s.users[name]; !ok {
@@ -269,7 +269,7 @@ func (s *Store) UserGrantRole(userName, roleName string) error {
 func (s *Store) UserRevokeRole(userName, roleName string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.enabled && userName == rootUser && roleName == rootRole {
+	if s.enabled.Load() && userName == rootUser && roleName == rootRole {
 		return ErrInvalidAuthMgmt
 	}
 	u := s.users[userName]
@@ -309,7 +309,7 @@ func (s *Store) RoleAdd(name string) error {
 func (s *Store) RoleDelete(name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.enabled && name == rootRole {
+	if s.enabled.Load() && name == rootRole {
 		return ErrInvalidAuthMgmt
 	}
 	if _, ok := s.roles[name]; !ok {
@@ -446,7 +446,7 @@ func (s *Store) Replace(other *Store) {
 		return
 	}
 	other.mu.RLock()
-	enabled, revision := other.enabled, other.revision
+	enabled, revision := other.enabled.Load(), other.revision
 	users := make(map[string]*user, len(other.users))
 	for name, u := range other.users {
 		users[name] = &user{hash: cloneBytes(u.hash), roles: slices.Clone(u.roles), noPassword: u.noPassword}
@@ -463,7 +463,8 @@ func (s *Store) Replace(other *Store) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.enabled, s.revision, s.users, s.roles = enabled, revision, users, roles
+	s.revision, s.users, s.roles = revision, users, roles
+	s.enabled.Store(enabled)
 	s.perms = make(map[string]*userPerms, len(users))
 	for name := range users {
 		s.refreshUserLocked(name)
