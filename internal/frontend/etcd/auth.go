@@ -45,12 +45,14 @@ func tokenFromContext(ctx context.Context) (string, bool) {
 // recorded: this member may not have applied an AuthEnable that a write
 // will meet at apply, and the write must then carry who sent it.
 func withSubject(ctx context.Context, s *server.Server) (context.Context, error) {
-	if tok, ok := tokenFromContext(ctx); ok && s.AuthEnabled() {
-		sub, err := s.SubjectFromToken(ctx, tok)
-		if err != nil {
-			return nil, toGRPC(err)
+	if s.AuthEnabled() {
+		if tok, ok := tokenFromContext(ctx); ok {
+			sub, err := s.SubjectFromToken(ctx, tok)
+			if err != nil {
+				return nil, toGRPC(err)
+			}
+			return server.WithSubject(ctx, sub), nil
 		}
-		return server.WithSubject(ctx, sub), nil
 	}
 	if cn, ok := ClientCertCN(ctx); ok {
 		return server.WithSubject(ctx, auth.Subject{User: cn, FromCert: true}), nil
