@@ -219,7 +219,13 @@ func (s *Server) Authenticate(ctx context.Context, name, password string) (strin
 	if err := st.CheckPassword(name, password); err != nil {
 		return "", Header{}, err
 	}
-	req := &command.AuthenticateRequest{Name: name}
+	return s.login(ctx, &command.AuthenticateRequest{Name: name})
+}
+
+// login replicates req and returns the token it grants: the simple token
+// generated here (every member registers it as the login applies) or a JWT
+// signed at the login's auth revision.
+func (s *Server) login(ctx context.Context, req *command.AuthenticateRequest) (string, Header, error) {
 	if s.au.jwt == nil {
 		tok, err := auth.NewSimpleToken(rand.Reader, s.au.tokens.Add(1))
 		if err != nil {
@@ -235,7 +241,7 @@ func (s *Server) Authenticate(ctx context.Context, name, password string) (strin
 	if s.au.jwt == nil {
 		return resp.GetSimpleToken(), s.header(res.Rev), nil
 	}
-	tok, err := s.au.jwt.Sign(auth.Subject{User: name, Revision: resp.GetRevision()}, s.clockNow())
+	tok, err := s.au.jwt.Sign(auth.Subject{User: req.GetName(), Revision: resp.GetRevision()}, s.clockNow())
 	if err != nil {
 		return "", Header{}, err
 	}
@@ -252,23 +258,8 @@ func (s *Server) SystemToken(ctx context.Context) (string, error) {
 	if !st.Enabled() {
 		return "", auth.ErrAuthNotEnabled
 	}
-	req := &command.AuthenticateRequest{Name: systemSubject.User, System: true}
-	if s.au.jwt == nil {
-		tok, err := auth.NewSimpleToken(rand.Reader, s.au.tokens.Add(1))
-		if err != nil {
-			return "", fmt.Errorf("server: make token: %w", err)
-		}
-		req.SimpleToken = tok
-	}
-	res, err := s.propose(ctx, &command.Command{Op: &command.Command_Authenticate{Authenticate: req}})
-	if err := firstErr(err, res.Err); err != nil {
-		return "", err
-	}
-	resp := res.Resp.(*command.AuthenticateResponse)
-	if s.au.jwt == nil {
-		return resp.GetSimpleToken(), nil
-	}
-	return s.au.jwt.Sign(auth.Subject{User: systemSubject.User, Revision: resp.GetRevision()}, s.clockNow())
+	tok, _, err := s.login(ctx, &command.AuthenticateRequest{Name: systemSubject.User, System: true})
+	return tok, err
 }
 
 // hashPassword hashes for a user add or password change, after checking the
