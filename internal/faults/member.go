@@ -243,17 +243,11 @@ func (p *Plane) Disk(member uint64, op DiskOp, now time.Time, r *rand.Rand) Disk
 		if (op == OpSync) != (ru.mode == DiskSlow || ru.mode == DiskFail) {
 			continue
 		}
-		if ru.prob < 1 && unit(r) >= ru.prob {
+		fired, last := ru.fire(r)
+		if !fired {
 			continue
 		}
-		if ru.limited {
-			ok, last := ru.take()
-			if !ok {
-				continue
-			}
-			spent = spent || last
-		}
-		ru.fired.Add(1)
+		spent = spent || last
 		switch ru.mode {
 		case DiskSlow:
 			v.Delay += ru.delay

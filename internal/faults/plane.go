@@ -155,17 +155,11 @@ func (p *Plane) Decide(from, to uint64, typ raftpb.MessageType, now time.Time, r
 		if memberKind(ru.kind) || ru.expiredAt(now) || !ru.matches(from, to, typ) {
 			continue
 		}
-		if ru.prob < 1 && unit(r) >= ru.prob {
+		fired, last := ru.fire(r)
+		if !fired {
 			continue
 		}
-		if ru.limited {
-			ok, last := ru.take()
-			if !ok {
-				continue
-			}
-			spent = spent || last
-		}
-		ru.fired.Add(1)
+		spent = spent || last
 		switch ru.kind {
 		case KindDrop, KindPartition:
 			v = Verdict{Drop: true}
@@ -493,6 +487,24 @@ func (ru *rule) expiredAt(now time.Time) bool {
 func (ru *rule) spent() bool { return ru.limited && ru.remaining.Load() <= 0 }
 
 // take spends one unit of the budget; last reports that it was the final one.
+// fire decides whether a matching rule acts on this occasion: its
+// probability draw, then its "next N" budget. It counts a firing and reports
+// whether that spent the budget (the rule is then retired).
+func (ru *rule) fire(r *rand.Rand) (fired, last bool) {
+	if ru.prob < 1 && unit(r) >= ru.prob {
+		return false, false
+	}
+	if ru.limited {
+		ok, l := ru.take()
+		if !ok {
+			return false, false
+		}
+		last = l
+	}
+	ru.fired.Add(1)
+	return true, last
+}
+
 func (ru *rule) take() (ok, last bool) {
 	for {
 		n := ru.remaining.Load()
