@@ -44,12 +44,7 @@ type authState struct {
 	tokens       atomic.Uint64 // index part of simple tokens made here
 }
 
-func (s *Server) clockNow() time.Time {
-	if s.cfg.Clock != nil {
-		return s.cfg.Clock.Now()
-	}
-	return time.Now()
-}
+func (s *Server) clockNow() time.Time { return s.cfg.Clock.Now() }
 
 // initAuth builds the token provider from the config.
 func (s *Server) initAuth() error {

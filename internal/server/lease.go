@@ -131,9 +131,6 @@ func (s *Server) leases() *leaseKeeper {
 	k.once.Do(func() {
 		et := s.cfg.ElectionTimeout
 		k.clock = s.cfg.Clock
-		if k.clock == nil {
-			k.clock = systemClock{}
-		}
 		k.grace = et
 		k.tick = min(max(et/10, 10*time.Millisecond), 100*time.Millisecond)
 		k.kick = make(chan struct{}, 1)

@@ -102,6 +102,9 @@ func New(cfg Config) (*Server, error) {
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = systemClock{}
+	}
 	var selfURL string
 	ids := make([]uint64, 0, len(cfg.InitialCluster))
 	for _, p := range cfg.InitialCluster {
@@ -134,11 +137,7 @@ func New(cfg Config) (*Server, error) {
 		}
 		mf = &memberFaults{plane: plane}
 		cfg.FS = faultFS{FS: cfg.FS, mf: mf}
-		base := cfg.Clock
-		if base == nil {
-			base = systemClock{}
-		}
-		cfg.Clock = skewClock{base: base, mf: mf}
+		cfg.Clock = skewClock{base: cfg.Clock, mf: mf}
 	}
 	st, p, err := openMemberStorage(cfg, logger, fresh)
 	if err != nil {
