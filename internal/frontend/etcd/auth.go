@@ -96,14 +96,13 @@ type authService struct {
 	s *server.Server
 }
 
-func (a *authService) hdr(h server.Header) *pb.ResponseHeader { return header(h) }
 
 func (a *authService) AuthEnable(ctx context.Context, _ *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
 	h, err := a.s.AuthEnable(ctx)
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthEnableResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthEnableResponse{Header: header(h)}, nil
 }
 
 func (a *authService) AuthDisable(ctx context.Context, _ *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
@@ -111,7 +110,7 @@ func (a *authService) AuthDisable(ctx context.Context, _ *pb.AuthDisableRequest)
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthDisableResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthDisableResponse{Header: header(h)}, nil
 }
 
 func (a *authService) AuthStatus(ctx context.Context, _ *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
@@ -119,7 +118,7 @@ func (a *authService) AuthStatus(ctx context.Context, _ *pb.AuthStatusRequest) (
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthStatusResponse{Header: a.hdr(h), Enabled: enabled, AuthRevision: rev}, nil
+	return &pb.AuthStatusResponse{Header: header(h), Enabled: enabled, AuthRevision: rev}, nil
 }
 
 func (a *authService) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
@@ -127,7 +126,7 @@ func (a *authService) Authenticate(ctx context.Context, r *pb.AuthenticateReques
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthenticateResponse{Header: a.hdr(h), Token: tok}, nil
+	return &pb.AuthenticateResponse{Header: header(h), Token: tok}, nil
 }
 
 func (a *authService) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
@@ -136,7 +135,7 @@ func (a *authService) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*p
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserAddResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthUserAddResponse{Header: header(h)}, nil
 }
 
 func (a *authService) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error) {
@@ -144,7 +143,7 @@ func (a *authService) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*p
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserGetResponse{Header: a.hdr(h), Roles: u.Roles}, nil
+	return &pb.AuthUserGetResponse{Header: header(h), Roles: u.Roles}, nil
 }
 
 func (a *authService) UserList(ctx context.Context, _ *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error) {
@@ -152,7 +151,7 @@ func (a *authService) UserList(ctx context.Context, _ *pb.AuthUserListRequest) (
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserListResponse{Header: a.hdr(h), Users: users}, nil
+	return &pb.AuthUserListResponse{Header: header(h), Users: users}, nil
 }
 
 func (a *authService) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
@@ -160,7 +159,7 @@ func (a *authService) UserDelete(ctx context.Context, r *pb.AuthUserDeleteReques
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserDeleteResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthUserDeleteResponse{Header: header(h)}, nil
 }
 
 func (a *authService) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
@@ -168,7 +167,7 @@ func (a *authService) UserChangePassword(ctx context.Context, r *pb.AuthUserChan
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserChangePasswordResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthUserChangePasswordResponse{Header: header(h)}, nil
 }
 
 func (a *authService) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error) {
@@ -176,7 +175,7 @@ func (a *authService) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRole
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserGrantRoleResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthUserGrantRoleResponse{Header: header(h)}, nil
 }
 
 func (a *authService) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error) {
@@ -184,7 +183,7 @@ func (a *authService) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRo
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthUserRevokeRoleResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthUserRevokeRoleResponse{Header: header(h)}, nil
 }
 
 func (a *authService) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error) {
@@ -192,7 +191,7 @@ func (a *authService) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*p
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthRoleAddResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthRoleAddResponse{Header: header(h)}, nil
 }
 
 func (a *authService) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
@@ -200,7 +199,7 @@ func (a *authService) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*p
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	out := &pb.AuthRoleGetResponse{Header: a.hdr(h)}
+	out := &pb.AuthRoleGetResponse{Header: header(h)}
 	for _, p := range role.Perms {
 		out.Perm = append(out.Perm, &authpb.Permission{PermType: authpb.Permission_Type(p.Type), Key: p.Key, RangeEnd: p.RangeEnd})
 	}
@@ -212,7 +211,7 @@ func (a *authService) RoleList(ctx context.Context, _ *pb.AuthRoleListRequest) (
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthRoleListResponse{Header: a.hdr(h), Roles: roles}, nil
+	return &pb.AuthRoleListResponse{Header: header(h), Roles: roles}, nil
 }
 
 func (a *authService) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {
@@ -220,7 +219,7 @@ func (a *authService) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteReques
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthRoleDeleteResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthRoleDeleteResponse{Header: header(h)}, nil
 }
 
 func (a *authService) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error) {
@@ -232,7 +231,7 @@ func (a *authService) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGra
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthRoleGrantPermissionResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthRoleGrantPermissionResponse{Header: header(h)}, nil
 }
 
 func (a *authService) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error) {
@@ -240,5 +239,5 @@ func (a *authService) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRe
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	return &pb.AuthRoleRevokePermissionResponse{Header: a.hdr(h)}, nil
+	return &pb.AuthRoleRevokePermissionResponse{Header: header(h)}, nil
 }
