@@ -96,7 +96,6 @@ type authService struct {
 	s *server.Server
 }
 
-
 func (a *authService) AuthEnable(ctx context.Context, _ *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
 	h, err := a.s.AuthEnable(ctx)
 	if err != nil {
