@@ -486,3 +486,22 @@ func (s *Store) Compact(rev int64) error {
 	s.compactRev = rev
 	return nil
 }
+
+// Clone returns a frozen copy of the store in O(1): the copy shares the
+// index with s and each side copies a node only when it first writes to it
+// (copy-on-write). The copy and s may be used concurrently from different
+// goroutines; the copy is meant to be read (WriteTo, Hash, Range) while s
+// goes on taking writes, which is how a snapshot is written in the
+// background. Version slices are shared too, which is safe because the store
+// never modifies a version another reader can see (see Memory layout).
+func (s *Store) Clone() *Store {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return &Store{
+		tree:       s.tree.Clone(),
+		rev:        s.rev,
+		compactRev: s.compactRev,
+		live:       s.live,
+		size:       s.size,
+	}
+}

@@ -505,3 +505,38 @@ func TestConcurrentReaders(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+func TestCloneIsFrozen(t *testing.T) {
+	s := NewStore()
+	w := s.Write()
+	w.Put([]byte("a"), []byte("1"), 0)
+	w.Put([]byte("b"), []byte("1"), 0)
+	w.End()
+	c := s.Clone()
+	w = s.Write()
+	w.Put([]byte("a"), []byte("2"), 0)
+	w.DeleteRange([]byte("b"), nil)
+	w.Put([]byte("c"), []byte("1"), 0)
+	w.End()
+	if err := s.Compact(s.Rev()); err != nil {
+		t.Fatal(err)
+	}
+	var want, got bytes.Buffer
+	ref := NewStore()
+	w = ref.Write()
+	w.Put([]byte("a"), []byte("1"), 0)
+	w.Put([]byte("b"), []byte("1"), 0)
+	w.End()
+	if _, err := ref.WriteTo(&want); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteTo(&got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Bytes(), want.Bytes()) {
+		t.Fatalf("clone changed after writes to the original")
+	}
+	if c.Len() != 2 || s.Len() != 2 {
+		t.Fatalf("Len: clone %d, original %d; want 2, 2", c.Len(), s.Len())
+	}
+}
