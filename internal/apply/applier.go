@@ -383,9 +383,23 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // Snapshot serializes the applied index, member table and store into one
-// blob. Equal states give equal bytes. It blocks Apply while it runs (reads
-// continue).
+// blob. Equal states give equal bytes. It is SnapshotView followed at once
+// by the serialization.
 func (a *Applier) Snapshot() ([]byte, error) {
+	write, err := a.SnapshotView()
+	if err != nil {
+		return nil, err
+	}
+	return write()
+}
+
+// SnapshotView captures the state as of the last applied entry and returns
+// the function that serializes it (the bytes Snapshot would return at this
+// moment). The capture is cheap: the small tables are encoded now, under the
+// apply lock, and the store is a copy-on-write clone (mvcc.Store.Clone), so
+// the returned function may run on another goroutine while Apply goes on; it
+// must be called at most once.
+func (a *Applier) SnapshotView() (func() ([]byte, error), error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var b []byte
@@ -413,12 +427,16 @@ func (a *Applier) Snapshot() ([]byte, error) {
 	if b, err = a.auth.AppendBinary(b); err != nil {
 		return nil, fmt.Errorf("apply: snapshot: auth store: %w", err)
 	}
-	buf := bytes.NewBuffer(b)
-	if _, err := a.store.WriteTo(buf); err != nil {
-		return nil, fmt.Errorf("apply: snapshot: %w", err)
-	}
-	sum := crc32.Checksum(buf.Bytes(), castagnoli)
-	return binary.BigEndian.AppendUint32(buf.Bytes(), sum), nil
+	store := a.store.Clone()
+	return func() ([]byte, error) {
+		buf := bytes.NewBuffer(b)
+		buf.Grow(int(store.Size()) + 4)
+		if _, err := store.WriteTo(buf); err != nil {
+			return nil, fmt.Errorf("apply: snapshot: %w", err)
+		}
+		sum := crc32.Checksum(buf.Bytes(), castagnoli)
+		return binary.BigEndian.AppendUint32(buf.Bytes(), sum), nil
+	}, nil
 }
 
 // Restore replaces the whole state with a Snapshot blob. The blob is verified

@@ -31,9 +31,19 @@ type Storage interface {
 	// previously saved entry at index >= i. A commit-only change of hs may be
 	// written without fsync (raft.MustSync says when one is required).
 	Save(hs *raftpb.HardState, ents []*raftpb.Entry) error
-	// SaveSnapshot makes the snapshot (file and WAL mark) durable before it
-	// returns. Entries after snap's index that were saved before stay valid.
+	// SaveSnapshot makes a snapshot received from the leader durable (file
+	// and WAL mark) before it returns. Entries after snap's index that were
+	// saved before stay valid.
 	SaveSnapshot(snap *raftpb.Snapshot) error
+	// WriteSnapshotFile makes the file of a snapshot this member took
+	// durable before it returns. Unlike every other method it is called from
+	// a goroutine of its own (SnapshotJob.Run), concurrently with the
+	// others; at most one call runs at a time.
+	WriteSnapshotFile(snap *raftpb.Snapshot) error
+	// MarkSnapshot records that the file of the snapshot md describes is
+	// durable (WriteSnapshotFile returned nil for it). Called from the
+	// Core's goroutine.
+	MarkSnapshot(md *raftpb.SnapshotMetadata) error
 	// Release says log data at or below index is covered by a durable
 	// snapshot and may be dropped.
 	Release(index uint64) error
@@ -62,8 +72,12 @@ type StateMachine interface {
 	// raft applied it. A ConfChangeV2 arrives as one call per change it
 	// holds, each carrying the V2 Context.
 	ApplyConfChange(index uint64, cc *raftpb.ConfChange) error
-	// Snapshot returns the state as of the last applied index.
-	Snapshot() ([]byte, error)
+	// Snapshot captures the state as of the last applied index and returns
+	// the function that serializes it. Snapshot itself runs on the Core's
+	// goroutine, between Apply calls, and must be cheap (a copy-on-write
+	// view); the returned function runs later, possibly on another
+	// goroutine concurrently with later Apply calls, at most once.
+	Snapshot() (func() ([]byte, error), error)
 	// Restore replaces the state with snap.Data (from some member's
 	// Snapshot); afterwards the last applied index is snap's index.
 	Restore(snap *raftpb.Snapshot) error
@@ -134,8 +148,11 @@ type Output struct {
 	AppliedEntries int
 	// ConfChanged says a membership change was applied.
 	ConfChanged bool
-	// SnapshotTaken is the index of a snapshot this Ready took (0: none).
-	SnapshotTaken uint64
+	// SnapshotJob, when non-nil, is a snapshot the Core started: the driver
+	// runs it (SnapshotJob.Run, on any goroutine) and hands the outcome back
+	// with SnapshotDone on the Core's goroutine. No other job starts until
+	// then.
+	SnapshotJob *SnapshotJob
 	// SnapshotRestored is the index of a leader's snapshot this Ready
 	// installed (0: none).
 	SnapshotRestored uint64
@@ -158,8 +175,13 @@ type Core struct {
 	confState *raftpb.ConfState
 	applied   uint64
 	snapIndex uint64 // index of the newest snapshot, local or installed
-	soft      raft.SoftState
-	err       error // sticky: set by the first storage or apply failure
+	// snapJob is the snapshot being written in the background (nil: none);
+	// confSnapDue asks for a snapshot as soon as none is in flight, after a
+	// membership change (see handleReady).
+	snapJob     *SnapshotJob
+	confSnapDue bool
+	soft        raft.SoftState
+	err         error // sticky: set by the first storage or apply failure
 
 	early, late []*raftpb.Message // reused send buffers
 }
@@ -196,7 +218,7 @@ func NewCore(cfg Config, boot Boot, st Storage, tr Transport, sm StateMachine) (
 	}()
 	if !raft.IsEmptySnap(boot.Snapshot) {
 		snap := boot.Snapshot
-		if err := c.mem.ApplySnapshot(snap); err != nil {
+		if err := c.mem.ApplySnapshot(withoutData(snap)); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidBoot, err)
 		}
 		if err := sm.Restore(snap); err != nil {
@@ -403,13 +425,14 @@ func (c *Core) handleReady() (Output, error) {
 	// leader sends its newest snapshot to a member that needs one, and a
 	// member refuses a snapshot whose ConfState does not list it, so a new
 	// member could otherwise wait for the next SnapshotCount entries.
-	confSnap := out.ConfChanged && c.snapIndex > 0
-	if c.applied > c.snapIndex && (confSnap || c.applied-c.snapIndex >= c.cfg.SnapshotCount) {
-		if err := c.takeSnapshot(); err != nil {
-			return out, err
-		}
-		out.SnapshotTaken = c.snapIndex
+	if out.ConfChanged && c.snapIndex > 0 {
+		c.confSnapDue = true
 	}
+	job, err := c.maybeSnapshot()
+	if err != nil {
+		return out, err
+	}
+	out.SnapshotJob = job
 	c.rn.Advance(rd)
 	out.Applied = c.applied
 	return out, nil
@@ -434,7 +457,7 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	if err := c.st.SaveSnapshot(snap); err != nil {
 		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, idx, err)
 	}
-	if err := c.mem.ApplySnapshot(snap); err != nil {
+	if err := c.mem.ApplySnapshot(withoutData(snap)); err != nil {
 		return fmt.Errorf("%w: memory snapshot %d: %w", ErrStorage, idx, err)
 	}
 	if err := c.sm.Restore(snap); err != nil {
@@ -445,6 +468,14 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	c.snapIndex = idx
 	c.log.Info("installed snapshot", "index", idx, "term", snap.GetMetadata().GetTerm())
 	return nil
+}
+
+// withoutData returns snap's metadata alone. raft.MemoryStorage keeps the
+// snapshot it is given for as long as it is the newest, only to put it in a
+// MsgSnap; the data is the whole state, so the Core keeps none there and the
+// transport reads it back from the snapshot file when it sends one.
+func withoutData(snap *raftpb.Snapshot) *raftpb.Snapshot {
+	return &raftpb.Snapshot{Metadata: snap.GetMetadata()}
 }
 
 // apply applies one committed entry and reports whether it changed the
@@ -491,39 +522,116 @@ func (c *Core) apply(e *raftpb.Entry) (bool, error) {
 	return changed, nil
 }
 
-// takeSnapshot snapshots the state machine at the applied index, makes it
-// durable, and only then shows it to raft and compacts the log behind it.
-//
-// TODO(raftnode): DESIGN §6 wants snapshots written in the background from a
-// copy-on-write view. That needs the StateMachine to hand out a view and the
-// Core to take a "snapshot saved" input; until then a large state stalls the
-// loop for the duration of Snapshot and SaveSnapshot.
-func (c *Core) takeSnapshot() error {
+// SnapshotJob is one snapshot of the state machine at an applied index,
+// taken in the background: the Core captures the state (cheap, on its own
+// goroutine), the driver runs the job (serialize and write the file, on any
+// goroutine) and reports back with Core.SnapshotDone, which makes the
+// snapshot visible to raft and compacts the log behind it.
+type SnapshotJob struct {
+	snap  *raftpb.Snapshot // metadata only until Run
+	data  func() ([]byte, error)
+	st    Storage
+	bytes int
+}
+
+// Index is the applied index the snapshot captures.
+func (j *SnapshotJob) Index() uint64 { return j.snap.GetMetadata().GetIndex() }
+
+// Run serializes the captured state and makes the snapshot file durable.
+// It may run on any goroutine, concurrently with the Core; call it once.
+func (j *SnapshotJob) Run() error {
+	data, err := j.data()
+	if err != nil {
+		return fmt.Errorf("%w: snapshot at %d: %w", ErrApply, j.Index(), err)
+	}
+	j.data = nil
+	j.bytes = len(data)
+	snap := &raftpb.Snapshot{Data: data, Metadata: j.snap.GetMetadata()}
+	if err := j.st.WriteSnapshotFile(snap); err != nil {
+		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, j.Index(), err)
+	}
+	return nil
+}
+
+// maybeSnapshot starts a snapshot job when one is due and none is in
+// flight: SnapshotCount entries applied since the newest snapshot, or a
+// membership change since it (confSnapDue).
+func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
+	if c.snapJob != nil || c.applied <= c.snapIndex {
+		return nil, nil
+	}
+	if !c.confSnapDue && c.applied-c.snapIndex < c.cfg.SnapshotCount {
+		return nil, nil
+	}
 	idx := c.applied
 	term, err := c.mem.Term(idx)
 	if err != nil {
-		return fmt.Errorf("%w: term of %d: %w", ErrStorage, idx, err)
+		return nil, fmt.Errorf("%w: term of %d: %w", ErrStorage, idx, err)
 	}
 	data, err := c.sm.Snapshot()
 	if err != nil {
-		return fmt.Errorf("%w: snapshot at %d: %w", ErrApply, idx, err)
+		return nil, fmt.Errorf("%w: snapshot at %d: %w", ErrApply, idx, err)
 	}
-	snap := &raftpb.Snapshot{
-		Data: data,
-		Metadata: &raftpb.SnapshotMetadata{
+	c.confSnapDue = false
+	c.snapJob = &SnapshotJob{
+		snap: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 			Index:     new(idx),
 			Term:      new(term),
 			ConfState: proto.Clone(c.confState).(*raftpb.ConfState),
-		},
+		}},
+		data: data,
+		st:   c.st,
 	}
-	if err := c.st.SaveSnapshot(snap); err != nil {
-		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, idx, err)
+	return c.snapJob, nil
+}
+
+// SnapshotDone takes the outcome of the job HandleReady (or an earlier
+// SnapshotDone) returned. A failed job stops the Core, as any storage
+// failure does. A durable snapshot gets its WAL mark, becomes the snapshot
+// raft sends to members that need one (without its data, which the
+// transport reads back from the file: keeping a copy of the whole state in
+// memory would double it), and the log behind it is compacted. If another
+// snapshot is due by now, its job is returned.
+func (c *Core) SnapshotDone(job *SnapshotJob, runErr error) (*SnapshotJob, error) {
+	if c.err != nil {
+		return nil, c.err
 	}
-	if _, err := c.mem.CreateSnapshot(idx, c.confState, data); err != nil {
+	if job != c.snapJob {
+		return nil, nil
+	}
+	c.snapJob = nil
+	if err := c.finishSnapshot(job, runErr); err != nil {
+		c.err = err
+		c.log.Error("raft core stopped", "err", err)
+		return nil, err
+	}
+	next, err := c.maybeSnapshot()
+	if err != nil {
+		c.err = err
+		c.log.Error("raft core stopped", "err", err)
+	}
+	return next, err
+}
+
+func (c *Core) finishSnapshot(job *SnapshotJob, runErr error) error {
+	if runErr != nil {
+		return runErr
+	}
+	idx := job.Index()
+	if idx <= c.snapIndex {
+		// A leader's snapshot was installed meanwhile and covers this one;
+		// the file is harmless and Purge removes it in time.
+		return nil
+	}
+	md := job.snap.GetMetadata()
+	if err := c.st.MarkSnapshot(md); err != nil {
+		return fmt.Errorf("%w: mark snapshot %d: %w", ErrStorage, idx, err)
+	}
+	if _, err := c.mem.CreateSnapshot(idx, md.GetConfState(), nil); err != nil {
 		return fmt.Errorf("%w: memory snapshot %d: %w", ErrStorage, idx, err)
 	}
 	c.snapIndex = idx
-	c.log.Info("took snapshot", "index", idx, "term", term, "bytes", len(data))
+	c.log.Info("took snapshot", "index", idx, "term", md.GetTerm(), "bytes", job.bytes)
 	if idx <= c.cfg.SnapshotCatchUpEntries {
 		return nil
 	}

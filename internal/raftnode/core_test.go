@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -154,6 +155,11 @@ func (c *cluster) process() bool {
 				c.t.Fatalf("member %d HandleReady = %v", id, err)
 			}
 			c.reads[id] = append(c.reads[id], out.ReadStates...)
+			for job := out.SnapshotJob; job != nil; {
+				if job, err = core.SnapshotDone(job, job.Run()); err != nil {
+					c.t.Fatalf("member %d SnapshotDone = %v", id, err)
+				}
+			}
 			if out.Applied != core.Applied() {
 				c.t.Fatalf("member %d Output.Applied %d != Applied() %d", id, out.Applied, core.Applied())
 			}
@@ -171,6 +177,10 @@ func (c *cluster) deliver() bool {
 		to, ok := c.cores[m.GetTo()]
 		if !ok || c.cut[[2]uint64{m.GetFrom(), m.GetTo()}] {
 			continue
+		}
+		if m.GetType() == raftpb.MsgSnap && len(m.GetSnapshot().GetData()) == 0 {
+			m = proto.Clone(m).(*raftpb.Message)
+			m.Snapshot.Data = c.stores[m.GetFrom()].snapshotData(m.GetSnapshot().GetMetadata().GetIndex())
 		}
 		_ = to.Step(m) // unknown-peer responses are refused; harmless
 	}
@@ -640,6 +650,8 @@ type nopStorage struct{}
 
 func (nopStorage) Save(*raftpb.HardState, []*raftpb.Entry) error { return nil }
 func (nopStorage) SaveSnapshot(*raftpb.Snapshot) error           { return nil }
+func (nopStorage) WriteSnapshotFile(*raftpb.Snapshot) error      { return nil }
+func (nopStorage) MarkSnapshot(*raftpb.SnapshotMetadata) error   { return nil }
 func (nopStorage) Release(uint64) error                          { return nil }
 
 type nopTransport struct{}
@@ -650,8 +662,10 @@ type nopMachine struct{}
 
 func (nopMachine) Apply(uint64, []byte) error                       { return nil }
 func (nopMachine) ApplyConfChange(uint64, *raftpb.ConfChange) error { return nil }
-func (nopMachine) Snapshot() ([]byte, error)                        { return nil, nil }
-func (nopMachine) Restore(*raftpb.Snapshot) error                   { return nil }
+func (nopMachine) Snapshot() (func() ([]byte, error), error) {
+	return func() ([]byte, error) { return nil, nil }, nil
+}
+func (nopMachine) Restore(*raftpb.Snapshot) error { return nil }
 
 func BenchmarkCoreProposeApply(b *testing.B) {
 	for _, batch := range []int{1, 100} {
@@ -684,5 +698,93 @@ func BenchmarkCoreProposeApply(b *testing.B) {
 				drain()
 			}
 		})
+	}
+}
+
+// TestCoreSnapshotInBackground: a snapshot job captures the state at its
+// index and the Core goes on applying while it runs; no second job starts
+// before SnapshotDone; only then is the snapshot shown to raft (without its
+// data) and the log compacted; a failed job stops the Core.
+func TestCoreSnapshotInBackground(t *testing.T) {
+	st := &memStorage{}
+	sm := newKVMachine()
+	c, err := NewCore(Config{ID: 1, SnapshotCount: 10, SnapshotCatchUpEntries: 2}, Boot{Peers: []raft.Peer{{ID: 1}}}, st, nopTransport{}, sm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var jobs []*SnapshotJob
+	drain := func() {
+		t.Helper()
+		for c.HasReady() {
+			out, err := c.HandleReady()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.SnapshotJob != nil {
+				jobs = append(jobs, out.SnapshotJob)
+			}
+		}
+	}
+	drain()
+	if err := c.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	put := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			if err := c.Propose(fmt.Appendf(nil, "k%d=%d", i, i)); err != nil {
+				t.Fatal(err)
+			}
+			drain()
+		}
+	}
+	put(0, 12)
+	if len(jobs) != 1 {
+		t.Fatalf("%d snapshot jobs after 12 entries with SnapshotCount 10, want 1", len(jobs))
+	}
+	job := jobs[0]
+	put(12, 30) // far past the next SnapshotCount: still one job in flight
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs started while one was in flight, want 1", len(jobs))
+	}
+	if first, _ := c.mem.FirstIndex(); first != 1 {
+		t.Fatalf("log compacted to %d before the snapshot was durable", first)
+	}
+	if err := job.Run(); err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.SnapshotDone(job, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := c.mem.Snapshot()
+	if got := ms.GetMetadata().GetIndex(); got != job.Index() || len(ms.GetData()) != 0 {
+		t.Fatalf("raft's snapshot: index %d with %d bytes of data, want index %d without data", got, len(ms.GetData()), job.Index())
+	}
+	if first, _ := c.mem.FirstIndex(); first != job.Index()-2+1 {
+		t.Fatalf("log first index %d after the snapshot at %d, want %d", first, job.Index(), job.Index()-1)
+	}
+	// The file holds the state as of the job's index, not as of its Run.
+	var saved kvSnapshot
+	if err := json.Unmarshal(st.snap.GetData(), &saved); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := saved.KV["k11"]; ok == (job.Index() < 14) {
+		// index 1..2: bootstrap conf change and the leader's empty entry;
+		// k0 is entry 3, so k11 is entry 14.
+		t.Fatalf("snapshot at %d: k11 present = %v", job.Index(), ok)
+	}
+	if len(saved.KV) != int(job.Index())-2 {
+		t.Fatalf("snapshot at %d holds %d keys, want %d", job.Index(), len(saved.KV), job.Index()-2)
+	}
+	if next == nil || next.Index() != c.Applied() {
+		t.Fatalf("SnapshotDone returned %v, want the next job at applied %d", next, c.Applied())
+	}
+	boom := errors.New("disk on fire")
+	if _, err := c.SnapshotDone(next, boom); !errors.Is(err, boom) {
+		t.Fatalf("SnapshotDone(failed) = %v, want %v", err, boom)
+	}
+	if _, err := c.HandleReady(); !errors.Is(err, boom) {
+		t.Fatalf("HandleReady after a failed snapshot = %v, want the same error", err)
 	}
 }

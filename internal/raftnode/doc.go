@@ -42,7 +42,7 @@
 //	        }
 //	        if rd.Snapshot is not empty {                 // only on a follower
 //	            storage.SaveSnapshot(rd.Snapshot)         // file + WAL mark, fsync'd
-//	            memoryStorage.ApplySnapshot(rd.Snapshot)
+//	            memoryStorage.ApplySnapshot(rd.Snapshot metadata, no data)
 //	            sm.Restore(rd.Snapshot)                   // applied = snapshot index
 //	        }
 //	        if rd.HardState or rd.Entries {
@@ -55,29 +55,41 @@
 //	            EntryConfChange(V2):  confState = rn.ApplyConfChange(cc); sm.ApplyConfChange(e.Index, cc)
 //	            applied = e.Index
 //	        }
-//	        if applied - lastSnapshotIndex >= SnapshotCount ||
-//	            (a conf change was applied && a snapshot exists) {
-//	            data := sm.Snapshot()
-//	            storage.SaveSnapshot({data, applied, term, confState})  // durable first,
-//	            memoryStorage.CreateSnapshot(applied, confState, data)  // then visible to raft
-//	            if applied > SnapshotCatchUpEntries {
-//	                memoryStorage.Compact(applied - SnapshotCatchUpEntries)
-//	                storage.Release(applied - SnapshotCatchUpEntries)
-//	            }
+//	        if no snapshot job is in flight && applied > lastSnapshotIndex &&
+//	            (applied - lastSnapshotIndex >= SnapshotCount ||
+//	             a conf change was applied since the last snapshot && a snapshot exists) {
+//	            serialize := sm.Snapshot()                // a copy-on-write view, cheap
+//	            Output.SnapshotJob = {applied, term, confState, serialize}
 //	        }
 //	        rn.Advance(rd)
 //	        return Output{ReadStates, Applied, SoftState, ...}
 //	    }
 //	}
 //
+// The driver runs the job off the loop and reports back on the Core's
+// goroutine:
+//
+//	go func() { err := job.Run() }()                      // serialize; storage.WriteSnapshotFile: durable
+//	next, err := core.SnapshotDone(job, err)               // on the Core's goroutine:
+//	    storage.MarkSnapshot(job's metadata)               //   WAL mark after the durable file
+//	    memoryStorage.CreateSnapshot(index, confState, no data)
+//	    if index > SnapshotCatchUpEntries {
+//	        memoryStorage.Compact(index - SnapshotCatchUpEntries)
+//	        storage.Release(index - SnapshotCatchUpEntries)
+//	    }
+//	    next: a job, if another snapshot is already due
+//
+// The log is compacted only behind a durable snapshot, so a crash while a
+// job runs loses nothing: the member restarts from the previous snapshot and
+// the longer log. raft's MemoryStorage keeps snapshot metadata only (a copy
+// of the whole state would double the memory): a MsgSnap leaves the Core
+// without data and the transport reads the data back from the snapshot file
+// (transport.Config.SnapshotData) when it streams it.
+//
 // The snapshot after a membership change exists because a leader sends a
 // member that needs one its newest snapshot, and raft refuses a snapshot
 // whose ConfState does not list the receiving member: without it, a member
 // added to a compacted log would wait for the next SnapshotCount entries.
-//
-// The snapshot is taken synchronously on the Ready goroutine
-// (sm.Snapshot returns the whole state), which stalls the loop while it
-// runs; see the TODO on Core.takeSnapshot.
 //
 // Any Storage or StateMachine error stops the Core for good: HandleReady
 // returns it now and on every later call; the Node shell stops and reports
@@ -109,7 +121,9 @@
 //
 // Core: not safe for concurrent use; one goroutine calls everything, and
 // Storage, Transport and StateMachine are called from inside HandleReady on
-// that goroutine. Node: every exported method is safe from any goroutine;
+// that goroutine, except a SnapshotJob's serialization and
+// Storage.WriteSnapshotFile, which run wherever the driver runs the job (the
+// Node: a goroutine of its own, at most one at a time, waited for by Stop). Node: every exported method is safe from any goroutine;
 // only the Node's goroutine touches the Core. Node locks are leaves (none is
 // held while taking another or while blocking on a channel).
 package raftnode

@@ -17,6 +17,7 @@ type memStorage struct {
 	mu        sync.Mutex
 	hs        *raftpb.HardState
 	snap      *raftpb.Snapshot
+	written   *raftpb.Snapshot // WriteSnapshotFile'd, not yet marked
 	ents      []*raftpb.Entry
 	released  uint64
 	saves     int
@@ -62,6 +63,35 @@ func (s *memStorage) SaveSnapshot(snap *raftpb.Snapshot) error {
 	}
 	s.ents = keep
 	return nil
+}
+
+func (s *memStorage) WriteSnapshotFile(snap *raftpb.Snapshot) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.written = proto.Clone(snap).(*raftpb.Snapshot)
+	return nil
+}
+
+func (s *memStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
+	s.mu.Lock()
+	w := s.written
+	s.written = nil
+	s.mu.Unlock()
+	if w == nil || w.GetMetadata().GetIndex() != md.GetIndex() {
+		return fmt.Errorf("mark of snapshot %d without its file", md.GetIndex())
+	}
+	return s.SaveSnapshot(w)
+}
+
+// snapshotData is what a real member's transport reads back from the
+// snapshot file to fill a MsgSnap the Core sends without data.
+func (s *memStorage) snapshotData(index uint64) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.snap.GetMetadata().GetIndex() != index {
+		return nil
+	}
+	return s.snap.GetData()
 }
 
 func (s *memStorage) Release(index uint64) error {
@@ -157,10 +187,11 @@ type kvSnapshot struct {
 	Members map[uint64]bool
 }
 
-func (m *kvMachine) Snapshot() ([]byte, error) {
+func (m *kvMachine) Snapshot() (func() ([]byte, error), error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return json.Marshal(kvSnapshot{KV: m.kv, Members: m.members})
+	b, err := json.Marshal(kvSnapshot{KV: m.kv, Members: m.members})
+	return func() ([]byte, error) { return b, err }, nil
 }
 
 func (m *kvMachine) Restore(snap *raftpb.Snapshot) error {

@@ -81,6 +81,7 @@ type Node struct {
 	transferc chan chan uint64
 	callc     chan func(*Core) // membership.go: work run on the loop
 	reportc   chan struct{}    // cap 1: "reports are pending"
+	snapDonec chan snapResult  // cap 1: the background snapshot's outcome
 	stopc     chan struct{}
 	donec     chan struct{}
 	stopOnce  sync.Once
@@ -88,6 +89,7 @@ type Node struct {
 
 	// Owned by the run goroutine.
 	pendingReads []*readWaiter
+	snapping     bool // a SnapshotJob runs on a goroutine of its own
 	round        *readRound
 	nextRctx     uint64
 	lastLeader   uint64
@@ -159,6 +161,7 @@ func StartNode(cfg NodeConfig, boot Boot, st Storage, tr Transport, sm StateMach
 		transferc:   make(chan chan uint64),
 		callc:       make(chan func(*Core)),
 		reportc:     make(chan struct{}, 1),
+		snapDonec:   make(chan snapResult, 1),
 		stopc:       make(chan struct{}),
 		donec:       make(chan struct{}),
 		nextRctx:    binary.BigEndian.Uint64(seed[:]),
@@ -395,9 +398,46 @@ func (n *Node) awaitOtherLeader(ctx context.Context, d time.Duration) (bool, err
 	}
 }
 
+// snapResult is how a background snapshot ended.
+type snapResult struct {
+	job *SnapshotJob
+	err error
+}
+
+// startSnapshot runs job on a goroutine of its own: serializing and
+// fsyncing a large state takes long, and the loop must keep ticking,
+// replicating and applying meanwhile (DESIGN §6). The Core starts no other
+// job before SnapshotDone, so at most one such goroutine exists; run waits
+// for it before it returns.
+func (n *Node) startSnapshot(job *SnapshotJob) {
+	if job == nil {
+		return
+	}
+	n.snapping = true
+	go func() {
+		n.snapDonec <- snapResult{job, job.Run()}
+	}()
+}
+
+func (n *Node) snapshotDone(r snapResult) error {
+	n.snapping = false
+	next, err := n.core.SnapshotDone(r.job, r.err)
+	if err != nil {
+		n.log.Error("raft node stopped", "err", err)
+		return err
+	}
+	n.startSnapshot(next)
+	return nil
+}
+
 // run is the Node's goroutine: the only code that touches the Core.
 func (n *Node) run() {
 	defer close(n.donec)
+	defer func() {
+		if n.snapping {
+			<-n.snapDonec // the file is complete or failed; nothing else to do
+		}
+	}()
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
 	var pauseChanged <-chan struct{}
@@ -434,6 +474,11 @@ func (n *Node) run() {
 			}
 		case <-n.reportc:
 			n.applyReports()
+		case r := <-n.snapDonec:
+			if err := n.snapshotDone(r); err != nil {
+				n.err = err
+				return
+			}
 		case reply := <-n.transferc:
 			reply <- n.startTransfer()
 		case f := <-n.callc:
@@ -515,6 +560,7 @@ func (n *Node) process() error {
 			return err
 		}
 		n.handleOutput(out)
+		n.startSnapshot(out.SnapshotJob)
 		n.maybeStartRound()
 	}
 	n.publishStatus()

@@ -269,7 +269,9 @@ func (sm *stateMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) err
 	return nil
 }
 
-func (sm *stateMachine) Snapshot() ([]byte, error) { return sm.applier.Snapshot() }
+func (sm *stateMachine) Snapshot() (func() ([]byte, error), error) {
+	return sm.applier.SnapshotView()
+}
 
 func (sm *stateMachine) Restore(snap *raftpb.Snapshot) error {
 	if err := sm.applier.Restore(snap.GetData()); err != nil {

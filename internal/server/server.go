@@ -217,7 +217,11 @@ func (s *Server) ClusterID() uint64 { return s.clusterID }
 // Start starts the peer transport on peerLn and the raft node. It returns once
 // they run; Ready reports when the member can serve.
 func (s *Server) Start(peerLn net.Listener) error {
-	tcfg := transport.Config{ID: s.id, ClusterID: s.clusterID, TLS: s.cfg.PeerTLS, Logger: s.logger.With("component", "transport")}
+	tcfg := transport.Config{
+		ID: s.id, ClusterID: s.clusterID, TLS: s.cfg.PeerTLS,
+		SnapshotData: s.storage.snapshotData,
+		Logger:       s.logger.With("component", "transport"),
+	}
 	if s.faults != nil {
 		tcfg.Interceptor = faultInterceptor{s.faults}
 	}

@@ -49,6 +49,26 @@ func (d *diskStorage) SaveSnapshot(s *raftpb.Snapshot) error {
 	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: s.GetMetadata().GetIndex(), Term: s.GetMetadata().GetTerm()})
 }
 
+// WriteSnapshotFile writes the file of a snapshot this member took; it runs
+// in the background, and the snapshotter's own lock orders it against
+// SaveSnapshot, Purge and the transport's reads.
+func (d *diskStorage) WriteSnapshotFile(s *raftpb.Snapshot) error { return d.snap.Save(s) }
+
+// MarkSnapshot records in the WAL that the snapshot file is durable.
+func (d *diskStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
+	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: md.GetIndex(), Term: md.GetTerm()})
+}
+
+// snapshotData reads back the data of the snapshot file at index and term,
+// for a MsgSnap the raft core sends without it (raftnode.withoutData).
+func (d *diskStorage) snapshotData(index, term uint64) ([]byte, error) {
+	s, err := d.snap.Load(index, term)
+	if err != nil {
+		return nil, err
+	}
+	return s.GetData(), nil
+}
+
 func (d *diskStorage) Release(index uint64) error {
 	if err := d.wal.ReleaseTo(index); err != nil {
 		return err

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/concord-db/concord/internal/raftnode"
 )
 
 // evKind says what an event does when its time comes.
@@ -19,6 +21,7 @@ const (
 	evWatch                       // a watch client (re)connects
 	evPromote                     // try to promote a new learner
 	evSlowReady                   // a slow disk finished a member's fsync
+	evSnapshot                    // a member's background snapshot finishes
 )
 
 // event is one entry of the simulation's agenda. Events run in (at, seq)
@@ -44,6 +47,8 @@ type event struct {
 	op     uint64 // evTimeout: the operation it times out
 
 	fault *fault // evFault, evUndo
+
+	job *raftnode.SnapshotJob // evSnapshot
 }
 
 // agenda is a binary min-heap of events by (at, seq).

@@ -327,9 +327,8 @@ func (s *simulation) afterReady(m *member, out raftnode.Output) {
 	for _, rs := range out.ReadStates {
 		s.readState(m, rs)
 	}
-	if out.SnapshotTaken != 0 {
-		s.stats.Snapshots++
-		s.inv.stateAt(m, "snapshot taken")
+	if out.SnapshotJob != nil {
+		s.startSnapshot(m, out.SnapshotJob)
 	}
 	if out.SnapshotRestored != 0 {
 		s.tracef("%s installed snapshot %d", m.name, out.SnapshotRestored)
@@ -346,6 +345,41 @@ func (s *simulation) afterReady(m *member, out raftnode.Output) {
 	s.serveReads(m)
 	s.leaseProgress(m)
 	s.pollWatches(m)
+}
+
+// startSnapshot schedules the end of a background snapshot the Core just
+// started (the server runs it on a goroutine of its own): the state was
+// captured now, the file is written snapshotLatency later, while the member
+// goes on applying. A crash before then loses it, as it would a real one.
+func (s *simulation) startSnapshot(m *member, job *raftnode.SnapshotJob) {
+	s.inv.stateAt(m, "snapshot taken")
+	s.at(s.now+snapshotLatency, &event{kind: evSnapshot, member: m.idx, inc: m.inc, job: job})
+}
+
+func (s *simulation) onSnapshot(ev *event) {
+	m := s.members[ev.member]
+	if !m.up || m.inc != ev.inc {
+		return
+	}
+	if m.paused {
+		// A stopped process's goroutines are stopped too.
+		s.at(s.now+snapshotLatency, ev)
+		return
+	}
+	var next *raftnode.SnapshotJob
+	var err error
+	if !s.guard(m, "SnapshotDone", func() { next, err = m.core.SnapshotDone(ev.job, ev.job.Run()) }) {
+		return
+	}
+	if err != nil {
+		s.storageFailed(m, err)
+		return
+	}
+	s.stats.Snapshots++
+	s.tracef("%s saved snapshot %d", m.name, ev.job.Index())
+	if next != nil {
+		s.startSnapshot(m, next)
+	}
 }
 
 // transport is a member's raftnode.Transport: the simulated network.
@@ -390,7 +424,7 @@ func (sm machine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) error {
 	return nil
 }
 
-func (sm machine) Snapshot() ([]byte, error) { return sm.m.app.Snapshot() }
+func (sm machine) Snapshot() (func() ([]byte, error), error) { return sm.m.app.SnapshotView() }
 
 func (sm machine) Restore(snap *raftpb.Snapshot) error {
 	if err := sm.m.app.Restore(snap.GetData()); err != nil {
@@ -420,10 +454,15 @@ func (st *storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 }
 
 func (st *storage) SaveSnapshot(sn *raftpb.Snapshot) error {
-	if err := st.snap.Save(sn); err != nil {
+	if err := st.WriteSnapshotFile(sn); err != nil {
 		return err
 	}
-	md := sn.GetMetadata()
+	return st.MarkSnapshot(sn.GetMetadata())
+}
+
+func (st *storage) WriteSnapshotFile(sn *raftpb.Snapshot) error { return st.snap.Save(sn) }
+
+func (st *storage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
 	if err := st.wal.SaveSnapshotMark(wal.SnapshotMark{Index: md.GetIndex(), Term: md.GetTerm()}); err != nil {
 		return err
 	}

@@ -15,6 +15,10 @@ const (
 	baseJitter    = int64(2e6)
 	dupLatency    = int64(5e6)
 	reportLatency = 1
+	// snapshotLatency is how long a background snapshot takes to serialize
+	// and write, in virtual time: long enough that entries are applied,
+	// members crash and leaders' snapshots arrive while one is in flight.
+	snapshotLatency = int64(20e6)
 )
 
 type ruleKind uint8
@@ -87,16 +91,26 @@ func (s *simulation) send(m *member, msgs []*raftpb.Message) {
 			}
 			continue
 		}
+		// The wire copies: the receiver must not share the sender's entries.
+		wire := proto.Clone(msg).(*raftpb.Message)
 		if msg.GetType() == raftpb.MessageType_MsgSnap {
+			// As the transport does: the data comes from the snapshot file.
+			md := msg.GetSnapshot().GetMetadata()
+			sn, err := m.st.snap.Load(md.GetIndex(), md.GetTerm())
+			if err != nil {
+				s.traceMsg(m, to, msg, "FAIL "+err.Error())
+				s.at(s.now+reportLatency, &event{kind: evReport, member: m.idx, inc: m.inc, peer: to, snap: true, failed: true})
+				continue
+			}
+			wire.Snapshot.Data = sn.GetData()
 			s.stats.SnapshotsSent++
 		}
 		s.traceMsg(m, to, msg, "+"+fmtMillis(delay))
-		// The wire copies: the receiver must not share the sender's entries.
-		s.at(s.now+delay, &event{kind: evDeliver, member: to, from: m.idx, fromInc: m.inc, msg: proto.Clone(msg).(*raftpb.Message)})
+		s.at(s.now+delay, &event{kind: evDeliver, member: to, from: m.idx, fromInc: m.inc, msg: wire})
 		for range dups {
 			d := delay + s.netRng.Int64N(dupLatency)
 			s.tracef("  duplicate n%d->n%d %s +%s", m.idx+1, to+1, msg.GetType(), fmtMillis(d))
-			s.at(s.now+d, &event{kind: evDeliver, member: to, from: m.idx, fromInc: m.inc, msg: proto.Clone(msg).(*raftpb.Message)})
+			s.at(s.now+d, &event{kind: evDeliver, member: to, from: m.idx, fromInc: m.inc, msg: proto.Clone(wire).(*raftpb.Message)})
 		}
 	}
 }

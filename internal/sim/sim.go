@@ -394,6 +394,8 @@ func (s *simulation) handle(ev *event) {
 		s.onPromote(ev)
 	case evSlowReady:
 		s.onSlowReady(ev)
+	case evSnapshot:
+		s.onSnapshot(ev)
 	}
 }
 

@@ -60,6 +60,12 @@ type Config struct {
 	// snapshot and request streams) a TLS client with this configuration.
 	// The listener given to Serve is wrapped by the caller.
 	TLS *tls.Config
+	// SnapshotData, when non-nil, supplies the data of a MsgSnap that
+	// carries none: the raft core keeps only snapshot metadata in memory
+	// and the data stays in the snapshot file until a peer needs it. It is
+	// called on the snapshot's own sender goroutine; an error fails that
+	// send (raft retries later, with its newest snapshot).
+	SnapshotData func(index, term uint64) ([]byte, error)
 	// Interceptor, when non-nil, judges every outbound message (MsgSnap
 	// included) before it is queued: the fault plane's hook. See the
 	// package doc's "Fault injection".

@@ -103,7 +103,10 @@
 //
 // # Snapshot stream
 //
-// After the handshake, the dialer writes:
+// A MsgSnap from the raft core carries no data (raftnode keeps none in
+// memory); the sender goroutine reads it through Config.SnapshotData from
+// the snapshot file first, and a failed read is a failed send. After the
+// handshake, the dialer writes:
 //
 //	offset  size field
 //	0       4    h: length of the header message, 1 <= h <= MaxMessageBytes

@@ -31,11 +31,14 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // sendSnapshot is the goroutine Send starts for one MsgSnap. It streams m on
 // a connection of its own and always ends with exactly one ReportSnapshot.
 func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
+	start := time.Now()
+	m, err := t.withSnapshotData(m)
 	log := t.log.With(slog.Uint64("peer", p.id), slog.String("addr", p.addr),
 		slog.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
 		slog.Int("bytes", len(m.GetSnapshot().GetData())))
-	start := time.Now()
-	err := t.writeSnapshot(p, m)
+	if err == nil {
+		err = t.writeSnapshot(p, m)
+	}
 	if err != nil {
 		if p.ctx.Err() == nil {
 			log.Warn("transport: snapshot send failed", slog.Any("err", err))
@@ -49,6 +52,24 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 	}
 	log.Info("transport: snapshot sent", slog.Duration("took", time.Since(start)))
 	t.h.ReportSnapshot(p.id, false)
+}
+
+// withSnapshotData returns m with its snapshot's data, read through
+// Config.SnapshotData when m carries none. m itself is shared with raft and
+// is never modified.
+func (t *Transport) withSnapshotData(m *raftpb.Message) (*raftpb.Message, error) {
+	sn := m.GetSnapshot()
+	if sn == nil || len(sn.GetData()) > 0 || t.cfg.SnapshotData == nil {
+		return m, nil
+	}
+	md := sn.GetMetadata()
+	data, err := t.cfg.SnapshotData(md.GetIndex(), md.GetTerm())
+	if err != nil {
+		return m, fmt.Errorf("transport: read snapshot %d: %w", md.GetIndex(), err)
+	}
+	m2 := proto.Clone(m).(*raftpb.Message)
+	m2.Snapshot.Data = data
+	return m2, nil
 }
 
 // writeSnapshot dials, streams the snapshot and waits for the ack.
