@@ -78,6 +78,7 @@ type serverFlags struct {
 	watchBufferEvents           int
 
 	faultInjection bool // serve the fault API (fault.go is its CLI)
+	enablePprof    bool
 
 	// The unsafe switches (server.Config.Unsafe*): each breaks one
 	// guarantee so the checkers can be seen to catch it.
@@ -155,7 +156,8 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 		fl.String(name, "", "accepted for etcd compatibility; ignored")
 		fl.MarkHidden(name)
 	}
-	for _, name := range []string{"enable-pprof", "enable-v2", "experimental-initial-corrupt-check"} {
+	fl.BoolVar(&f.enablePprof, "enable-pprof", false, "serve Go's runtime profiles under /debug/pprof/ on the client and metrics URLs (etcd)")
+	for _, name := range []string{"enable-v2", "experimental-initial-corrupt-check"} {
 		fl.Bool(name, false, "accepted for etcd compatibility; ignored")
 		fl.MarkHidden(name)
 	}
@@ -343,7 +345,7 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 		return fail(err)
 	}
 	lns = append(lns, metricsLns...)
-	adminHandler, err := admin.New(admin.Config{Member: srv, Faults: srv.Faults(), Logger: logger.With("component", "admin")})
+	adminHandler, err := admin.New(admin.Config{Member: srv, Faults: srv.Faults(), Pprof: f.enablePprof, Logger: logger.With("component", "admin")})
 	if err != nil {
 		return fail(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -39,6 +40,10 @@ type Config struct {
 	// Faults is the member's fault plane, served under /v1/faults (nil:
 	// fault injection is off and those endpoints answer 403).
 	Faults *faults.Plane
+	// Pprof serves Go's runtime profiles under /debug/pprof/ (etcd's
+	// --enable-pprof). Off by default: a CPU profile costs the member CPU
+	// and the endpoints are unauthenticated.
+	Pprof bool
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 }
@@ -54,8 +59,8 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Handler serves /health, /livez, /readyz, /version, /metrics and the
-// fault API under /v1/faults.
+// Handler serves /health, /livez, /readyz, /version, /metrics, the fault
+// API under /v1/faults and, when asked, /debug/pprof/.
 type Handler struct {
 	m       Member
 	faults  *faults.Plane
@@ -92,6 +97,13 @@ func New(cfg Config) (*Handler, error) {
 	h.mux.HandleFunc("GET /readyz", h.probe(readyzChecks))
 	h.mux.HandleFunc("GET /version", h.version)
 	h.registerFaults()
+	if cfg.Pprof {
+		h.mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		h.mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		h.mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		h.mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		h.mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return h, nil
 }
 

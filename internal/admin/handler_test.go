@@ -216,3 +216,18 @@ func TestIsHTTP2Preface(t *testing.T) {
 		}
 	}
 }
+
+func TestPprofOnlyWhenEnabled(t *testing.T) {
+	if code, _ := get(t, newHandler(t, &fakeMember{}), "/debug/pprof/"); code != http.StatusNotFound {
+		t.Errorf("GET /debug/pprof/ without Pprof = %d, want 404", code)
+	}
+	h, err := New(Config{Member: &fakeMember{}, Pprof: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap?debug=1", "/debug/pprof/goroutine?debug=1"} {
+		if code, body := get(t, h, path); code != 200 || len(body) == 0 {
+			t.Errorf("GET %s with Pprof = %d (%d bytes), want 200 with a body", path, code, len(body))
+		}
+	}
+}
