@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"log/slog"
 	"slices"
 	"sync"
@@ -390,16 +391,20 @@ func (a *Applier) Snapshot() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return write()
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // SnapshotView captures the state as of the last applied entry and returns
-// the function that serializes it (the bytes Snapshot would return at this
-// moment). The capture is cheap: the small tables are encoded now, under the
+// the function that serializes it into w (the bytes Snapshot would return at
+// this moment), streaming: the store is never copied whole into memory. The capture is cheap: the small tables are encoded now, under the
 // apply lock, and the store is a copy-on-write clone (mvcc.Store.Clone), so
 // the returned function may run on another goroutine while Apply goes on; it
 // must be called at most once.
-func (a *Applier) SnapshotView() (func() ([]byte, error), error) {
+func (a *Applier) SnapshotView() (func(w io.Writer) error, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var b []byte
@@ -428,14 +433,19 @@ func (a *Applier) SnapshotView() (func() ([]byte, error), error) {
 		return nil, fmt.Errorf("apply: snapshot: auth store: %w", err)
 	}
 	store := a.store.Clone()
-	return func() ([]byte, error) {
-		buf := bytes.NewBuffer(b)
-		buf.Grow(int(store.Size()) + 4)
-		if _, err := store.WriteTo(buf); err != nil {
-			return nil, fmt.Errorf("apply: snapshot: %w", err)
+	return func(w io.Writer) error {
+		h := crc32.New(castagnoli)
+		mw := io.MultiWriter(w, h)
+		if _, err := mw.Write(b); err != nil {
+			return fmt.Errorf("apply: snapshot: %w", err)
 		}
-		sum := crc32.Checksum(buf.Bytes(), castagnoli)
-		return binary.BigEndian.AppendUint32(buf.Bytes(), sum), nil
+		if _, err := store.WriteTo(mw); err != nil {
+			return fmt.Errorf("apply: snapshot: %w", err)
+		}
+		if _, err := w.Write(binary.BigEndian.AppendUint32(nil, h.Sum32())); err != nil {
+			return fmt.Errorf("apply: snapshot: %w", err)
+		}
+		return nil
 	}, nil
 }
 

@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"go.etcd.io/raft/v3"
@@ -36,10 +37,12 @@ type Storage interface {
 	// saved before stay valid.
 	SaveSnapshot(snap *raftpb.Snapshot) error
 	// WriteSnapshotFile makes the file of a snapshot this member took
-	// durable before it returns. Unlike every other method it is called from
-	// a goroutine of its own (SnapshotJob.Run), concurrently with the
-	// others; at most one call runs at a time.
-	WriteSnapshotFile(snap *raftpb.Snapshot) error
+	// durable before it returns, its data being what data writes (streamed:
+	// a large state is never whole in memory), and returns the data's size.
+	// Unlike every other method it is called from a goroutine of its own
+	// (SnapshotJob.Run), concurrently with the others; at most one call runs
+	// at a time.
+	WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error)
 	// MarkSnapshot records that the file of the snapshot md describes is
 	// durable (WriteSnapshotFile returned nil for it). Called from the
 	// Core's goroutine.
@@ -73,11 +76,12 @@ type StateMachine interface {
 	// holds, each carrying the V2 Context.
 	ApplyConfChange(index uint64, cc *raftpb.ConfChange) error
 	// Snapshot captures the state as of the last applied index and returns
-	// the function that serializes it. Snapshot itself runs on the Core's
-	// goroutine, between Apply calls, and must be cheap (a copy-on-write
-	// view); the returned function runs later, possibly on another
-	// goroutine concurrently with later Apply calls, at most once.
-	Snapshot() (func() ([]byte, error), error)
+	// the function that serializes it into w (the data Restore takes).
+	// Snapshot itself runs on the Core's goroutine, between Apply calls, and
+	// must be cheap (a copy-on-write view); the returned function runs
+	// later, possibly on another goroutine concurrently with later Apply
+	// calls, at most once.
+	Snapshot() (func(w io.Writer) error, error)
 	// Restore replaces the state with snap.Data (from some member's
 	// Snapshot); afterwards the last applied index is snap's index.
 	Restore(snap *raftpb.Snapshot) error
@@ -528,10 +532,10 @@ func (c *Core) apply(e *raftpb.Entry) (bool, error) {
 // goroutine) and reports back with Core.SnapshotDone, which makes the
 // snapshot visible to raft and compacts the log behind it.
 type SnapshotJob struct {
-	snap  *raftpb.Snapshot // metadata only until Run
-	data  func() ([]byte, error)
+	snap  *raftpb.Snapshot // metadata only
+	data  func(io.Writer) error
 	st    Storage
-	bytes int
+	bytes int64
 }
 
 // Index is the applied index the snapshot captures.
@@ -540,16 +544,19 @@ func (j *SnapshotJob) Index() uint64 { return j.snap.GetMetadata().GetIndex() }
 // Run serializes the captured state and makes the snapshot file durable.
 // It may run on any goroutine, concurrently with the Core; call it once.
 func (j *SnapshotJob) Run() error {
-	data, err := j.data()
-	if err != nil {
-		return fmt.Errorf("%w: snapshot at %d: %w", ErrApply, j.Index(), err)
-	}
+	var serr error
+	n, err := j.st.WriteSnapshotFile(j.snap.GetMetadata(), func(w io.Writer) error {
+		serr = j.data(w)
+		return serr
+	})
 	j.data = nil
-	j.bytes = len(data)
-	snap := &raftpb.Snapshot{Data: data, Metadata: j.snap.GetMetadata()}
-	if err := j.st.WriteSnapshotFile(snap); err != nil {
+	switch {
+	case serr != nil:
+		return fmt.Errorf("%w: snapshot at %d: %w", ErrApply, j.Index(), serr)
+	case err != nil:
 		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, j.Index(), err)
 	}
+	j.bytes = n
 	return nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"testing"
@@ -650,9 +651,11 @@ type nopStorage struct{}
 
 func (nopStorage) Save(*raftpb.HardState, []*raftpb.Entry) error { return nil }
 func (nopStorage) SaveSnapshot(*raftpb.Snapshot) error           { return nil }
-func (nopStorage) WriteSnapshotFile(*raftpb.Snapshot) error      { return nil }
-func (nopStorage) MarkSnapshot(*raftpb.SnapshotMetadata) error   { return nil }
-func (nopStorage) Release(uint64) error                          { return nil }
+func (nopStorage) WriteSnapshotFile(*raftpb.SnapshotMetadata, func(io.Writer) error) (int64, error) {
+	return 0, nil
+}
+func (nopStorage) MarkSnapshot(*raftpb.SnapshotMetadata) error { return nil }
+func (nopStorage) Release(uint64) error                        { return nil }
 
 type nopTransport struct{}
 
@@ -662,8 +665,8 @@ type nopMachine struct{}
 
 func (nopMachine) Apply(uint64, []byte) error                       { return nil }
 func (nopMachine) ApplyConfChange(uint64, *raftpb.ConfChange) error { return nil }
-func (nopMachine) Snapshot() (func() ([]byte, error), error) {
-	return func() ([]byte, error) { return nil, nil }, nil
+func (nopMachine) Snapshot() (func(io.Writer) error, error) {
+	return func(io.Writer) error { return nil }, nil
 }
 func (nopMachine) Restore(*raftpb.Snapshot) error { return nil }
 

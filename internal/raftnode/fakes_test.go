@@ -1,8 +1,10 @@
 package raftnode
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"strings"
 	"sync"
@@ -65,11 +67,15 @@ func (s *memStorage) SaveSnapshot(snap *raftpb.Snapshot) error {
 	return nil
 }
 
-func (s *memStorage) WriteSnapshotFile(snap *raftpb.Snapshot) error {
+func (s *memStorage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
+	var b bytes.Buffer
+	if err := data(&b); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.written = proto.Clone(snap).(*raftpb.Snapshot)
-	return nil
+	s.written = &raftpb.Snapshot{Metadata: proto.Clone(md).(*raftpb.SnapshotMetadata), Data: b.Bytes()}
+	return int64(b.Len()), nil
 }
 
 func (s *memStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
@@ -187,11 +193,17 @@ type kvSnapshot struct {
 	Members map[uint64]bool
 }
 
-func (m *kvMachine) Snapshot() (func() ([]byte, error), error) {
+func (m *kvMachine) Snapshot() (func(io.Writer) error, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	b, err := json.Marshal(kvSnapshot{KV: m.kv, Members: m.members})
-	return func() ([]byte, error) { return b, err }, nil
+	if err != nil {
+		return nil, err
+	}
+	return func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}, nil
 }
 
 func (m *kvMachine) Restore(snap *raftpb.Snapshot) error {

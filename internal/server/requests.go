@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"io"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -269,7 +270,7 @@ func (sm *stateMachine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) err
 	return nil
 }
 
-func (sm *stateMachine) Snapshot() (func() ([]byte, error), error) {
+func (sm *stateMachine) Snapshot() (func(io.Writer) error, error) {
 	return sm.applier.SnapshotView()
 }
 

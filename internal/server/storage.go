@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -52,7 +53,9 @@ func (d *diskStorage) SaveSnapshot(s *raftpb.Snapshot) error {
 // WriteSnapshotFile writes the file of a snapshot this member took; it runs
 // in the background, and the snapshotter's own lock orders it against
 // SaveSnapshot, Purge and the transport's reads.
-func (d *diskStorage) WriteSnapshotFile(s *raftpb.Snapshot) error { return d.snap.Save(s) }
+func (d *diskStorage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
+	return d.snap.SaveStream(md, data)
+}
 
 // MarkSnapshot records in the WAL that the snapshot file is durable.
 func (d *diskStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime/debug"
 
@@ -424,7 +425,7 @@ func (sm machine) ApplyConfChange(index uint64, cc *raftpb.ConfChange) error {
 	return nil
 }
 
-func (sm machine) Snapshot() (func() ([]byte, error), error) { return sm.m.app.SnapshotView() }
+func (sm machine) Snapshot() (func(io.Writer) error, error) { return sm.m.app.SnapshotView() }
 
 func (sm machine) Restore(snap *raftpb.Snapshot) error {
 	if err := sm.m.app.Restore(snap.GetData()); err != nil {
@@ -454,13 +455,15 @@ func (st *storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 }
 
 func (st *storage) SaveSnapshot(sn *raftpb.Snapshot) error {
-	if err := st.WriteSnapshotFile(sn); err != nil {
+	if err := st.snap.Save(sn); err != nil {
 		return err
 	}
 	return st.MarkSnapshot(sn.GetMetadata())
 }
 
-func (st *storage) WriteSnapshotFile(sn *raftpb.Snapshot) error { return st.snap.Save(sn) }
+func (st *storage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
+	return st.snap.SaveStream(md, data)
+}
 
 func (st *storage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
 	if err := st.wal.SaveSnapshotMark(wal.SnapshotMark{Index: md.GetIndex(), Term: md.GetTerm()}); err != nil {

@@ -13,9 +13,12 @@
 //
 // # Concurrency
 //
-// All methods may be called from any goroutine; they serialize on one
-// mutex. Save holds it for the whole write and its fsyncs, so a Purge or
-// Load waits for an in-flight Save and never sees or removes its temp file.
+// All methods may be called from any goroutine. Save and SaveStream write
+// their temp file without holding the Snapshotter's mutex (a large
+// snapshot is written in the background while the member runs) and take it
+// only to rename and fsync the directory; Purge skips the temp files being
+// written, and Load, LoadNewest and Purge never see a temp file as a
+// snapshot.
 //
 // # Files
 //
@@ -32,7 +35,9 @@
 //	0      8    magic      "CONCSNAP"
 //	8      4    version    1
 //	12     4    crc        CRC-32C (Castagnoli) of every byte from offset 16
-//	                       to the end of the file
+//	                       to the end of the file (SaveStream writes the
+//	                       data first and combines its CRC with the
+//	                       header's afterwards)
 //	16     4    meta len   m
 //	20     4    reserved   zero
 //	24     8    data len   d

@@ -55,13 +55,13 @@ var (
 )
 
 // Snapshotter owns a directory of snapshot files. Its methods are safe for
-// concurrent use; they serialize on one mutex, and Save holds it for the
-// whole write and fsyncs.
+// concurrent use (see the package doc for what waits for what).
 type Snapshotter struct {
-	mu     sync.Mutex
-	fs     vfs.FS
-	dir    string
-	logger *slog.Logger
+	mu      sync.Mutex
+	writing map[string]bool // temp files being written (SaveStream)
+	fs      vfs.FS
+	dir     string
+	logger  *slog.Logger
 }
 
 // New returns a Snapshotter for dir, creating it (durably) if needed.
@@ -78,7 +78,7 @@ func New(fs vfs.FS, dir string, logger *slog.Logger) (*Snapshotter, error) {
 	if err := mkdirAllDurable(fs, dir); err != nil {
 		return nil, err
 	}
-	return &Snapshotter{fs: fs, dir: dir, logger: logger}, nil
+	return &Snapshotter{fs: fs, dir: dir, logger: logger, writing: make(map[string]bool)}, nil
 }
 
 // fileName is %016x-%016x.snap of term and index, so names sort by term,
@@ -105,79 +105,131 @@ func parseName(name string) (term, index uint64, ok bool) {
 // file is left, which Load ignores and Purge removes. Save blocks for the
 // whole write.
 func (s *Snapshotter) Save(snap *raftpb.Snapshot) error {
-	md := snap.GetMetadata()
+	_, err := s.SaveStream(snap.GetMetadata(), func(w io.Writer) error {
+		_, err := w.Write(snap.GetData())
+		return err
+	})
+	return err
+}
+
+// SaveStream is Save for data that write produces into the file as it goes,
+// so a large snapshot is never whole in memory. It returns the number of
+// data bytes. The file is written outside the Snapshotter's lock (Purge
+// leaves a temp file being written alone); only the rename and the
+// directory fsync take it, so a long write never holds up Load or Purge.
+func (s *Snapshotter) SaveStream(md *raftpb.SnapshotMetadata, write func(io.Writer) error) (int64, error) {
 	if md.GetIndex() == 0 {
-		return ErrEmpty
+		return 0, ErrEmpty
 	}
 	meta, err := proto.Marshal(md)
 	if err != nil {
-		return fmt.Errorf("snap: encode metadata: %w", err)
+		return 0, fmt.Errorf("snap: encode metadata: %w", err)
 	}
-	data := snap.GetData()
-	var hdr [headerSize]byte
-	putHeader(hdr[:], meta, data)
-
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	name := fileName(md.GetTerm(), md.GetIndex())
 	path := s.fs.PathJoin(s.dir, name)
 	tmp := path + tempSuffix
-	if err := s.writeFile(tmp, hdr[:], meta, data); err != nil {
-		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("snap: write %s: %w", name, err)
+
+	s.mu.Lock()
+	if s.writing[tmp] {
+		s.mu.Unlock()
+		return 0, fmt.Errorf("snap: %s is already being written", name)
 	}
+	s.writing[tmp] = true
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.writing, tmp)
+		s.mu.Unlock()
+	}()
+
+	n, err := s.writeFile(tmp, meta, write)
+	if err != nil {
+		_ = s.fs.Remove(tmp)
+		return 0, fmt.Errorf("snap: write %s: %w", name, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if err := s.fs.Rename(tmp, path); err != nil {
 		_ = s.fs.Remove(tmp)
-		return fmt.Errorf("snap: rename %s: %w", name, err)
+		return 0, fmt.Errorf("snap: rename %s: %w", name, err)
 	}
 	if err := syncDir(s.fs, s.dir); err != nil {
-		return err
+		return 0, err
 	}
-	s.logger.Debug("snap: saved", "file", name, "bytes", headerSize+len(meta)+len(data))
-	return nil
+	s.logger.Debug("snap: saved", "file", name, "bytes", headerSize+int64(len(meta))+n)
+	return n, nil
 }
 
-func (s *Snapshotter) writeFile(path string, parts ...[]byte) error {
+// writeFile writes a complete snapshot file at path and fsyncs it: a
+// header whose lengths and checksum are not known yet, the metadata, the
+// data as write produces it, then the real header over the first bytes.
+func (s *Snapshotter) writeFile(path string, meta []byte, write func(io.Writer) error) (int64, error) {
 	f, err := s.fs.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
-		return err
+		return 0, err
 	}
-	total := 0
-	for _, p := range parts {
-		total += len(p)
-	}
-	scratch := make([]byte, min(total, chunkSize))
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		_, err := f.Write(scratch[:n])
-		n = 0
-		return err
-	}
-	for _, p := range parts {
-		for len(p) > 0 {
-			c := copy(scratch[n:], p)
-			n += c
-			p = p[c:]
-			if n == len(scratch) {
-				if err := flush(); err != nil {
-					_ = f.Close()
-					return err
-				}
-			}
-		}
-	}
-	if err := flush(); err != nil {
+	dw := &dataWriter{f: f, buf: make([]byte, 0, chunkSize)}
+	var hdr [headerSize]byte
+	_, _ = dw.Write(hdr[:])
+	_, _ = dw.Write(meta)
+	dw.n, dw.crc = 0, 0 // count and checksum the data alone
+	if err := write(dw); err != nil {
 		_ = f.Close()
-		return err
+		return 0, err
+	}
+	if err := dw.flush(); err != nil {
+		_ = f.Close()
+		return 0, err
+	}
+	putHeader(hdr[:], meta, dw.n, dw.crc)
+	if _, err := f.WriteAt(hdr[:], 0); err != nil {
+		_ = f.Close()
+		return 0, err
 	}
 	if err := f.Sync(); err != nil {
 		_ = f.Close()
-		return err
+		return 0, err
 	}
-	return f.Close()
+	return dw.n, f.Close()
+}
+
+// dataWriter copies everything written to it through its own buffer
+// (vfs.File.Write may scribble on its argument, so caller memory is never
+// handed to it), counting bytes and keeping their CRC-32C.
+type dataWriter struct {
+	f   vfs.File
+	buf []byte
+	n   int64
+	crc uint32
+	err error
+}
+
+func (d *dataWriter) Write(p []byte) (int, error) {
+	if d.err != nil {
+		return 0, d.err
+	}
+	d.n += int64(len(p))
+	d.crc = crc32.Update(d.crc, crcTable, p)
+	written := len(p)
+	for len(p) > 0 {
+		c := copy(d.buf[len(d.buf):cap(d.buf)], p)
+		d.buf = d.buf[:len(d.buf)+c]
+		p = p[c:]
+		if len(d.buf) == cap(d.buf) {
+			if err := d.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return written, nil
+}
+
+func (d *dataWriter) flush() error {
+	if d.err == nil && len(d.buf) > 0 {
+		_, d.err = d.f.Write(d.buf)
+		d.buf = d.buf[:0]
+	}
+	return d.err
 }
 
 // Load reads the snapshot with exactly this index and term. It returns
@@ -265,7 +317,7 @@ func (s *Snapshotter) Purge(keep int) error {
 	}
 	var remove []string
 	for _, n := range names {
-		if strings.HasSuffix(n, snapExt+tempSuffix) {
+		if strings.HasSuffix(n, snapExt+tempSuffix) && !s.writing[s.fs.PathJoin(s.dir, n)] {
 			remove = append(remove, n)
 		}
 	}
@@ -314,17 +366,17 @@ func (s *Snapshotter) listLocked() ([]snapFile, error) {
 	return files, nil
 }
 
-// putHeader fills the 32-byte file header for meta and data (see doc.go).
-func putHeader(h []byte, meta, data []byte) {
+// putHeader fills the 32-byte file header for meta and dataLen bytes of
+// data whose CRC-32C is dataCRC (see doc.go for the layout).
+func putHeader(h []byte, meta []byte, dataLen int64, dataCRC uint32) {
 	copy(h[0:8], magic[:])
 	le.PutUint32(h[8:12], formatVersion)
 	le.PutUint32(h[16:20], uint32(len(meta)))
 	le.PutUint32(h[20:24], 0)
-	le.PutUint64(h[24:32], uint64(len(data)))
+	le.PutUint64(h[24:32], uint64(dataLen))
 	crc := crc32.Update(0, crcTable, h[16:32])
 	crc = crc32.Update(crc, crcTable, meta)
-	crc = crc32.Update(crc, crcTable, data)
-	le.PutUint32(h[12:16], crc)
+	le.PutUint32(h[12:16], crc32Combine(crc, dataCRC, dataLen))
 }
 
 // decode parses a whole snapshot file. It never panics; Data aliases b.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"slices"
 	"sort"
@@ -314,7 +315,7 @@ func FuzzDecode(f *testing.F) {
 			t.Fatal(merr)
 		}
 		var hdr [headerSize]byte
-		putHeader(hdr[:], meta, snap.GetData())
+		putHeader(hdr[:], meta, int64(len(snap.GetData())), crc32.Checksum(snap.GetData(), crcTable))
 		if le.Uint32(hdr[12:16]) != le.Uint32(b[12:16]) && bytes.Equal(meta, b[headerSize:headerSize+len(meta)]) {
 			t.Fatalf("decoded file's crc does not re-encode")
 		}
