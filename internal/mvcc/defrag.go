@@ -29,7 +29,7 @@ func (s *Store) Defragment(batch int) (released int64) {
 	for started := false; ; started = true {
 		items = items[:0]
 		s.mu.Lock()
-		s.tree.AscendGreaterOrEqual(keyIndex{key: from}, func(ki keyIndex) bool {
+		s.tree.Ascend(keyIndex{key: from}, func(ki keyIndex) bool {
 			if started && string(ki.key) == string(from) {
 				return true // the last key of the previous batch
 			}
@@ -42,7 +42,7 @@ func (s *Store) Defragment(batch int) (released int64) {
 				vs := make([]version, len(ki.versions))
 				copy(vs, ki.versions)
 				ki.versions = vs
-				s.tree.ReplaceOrInsert(ki)
+				s.tree.Set(ki)
 				released += int64(spare) * vsize
 			}
 		}

@@ -40,7 +40,7 @@ func TestDefragmentKeepsStateAndReleasesSlack(t *testing.T) {
 		if s.Size() != size {
 			t.Errorf("batch %d: Size %d after Defragment, want %d", batch, s.Size(), size)
 		}
-		s.tree.Ascend(func(ki keyIndex) bool {
+		s.tree.Scan(func(ki keyIndex) bool {
 			if cap(ki.versions) != len(ki.versions) {
 				t.Errorf("batch %d: key %s keeps cap %d for %d versions", batch, ki.key, cap(ki.versions), len(ki.versions))
 			}

@@ -9,7 +9,7 @@ import (
 	"io"
 	"math"
 
-	"github.com/google/btree"
+	"github.com/tidwall/btree"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -37,7 +37,7 @@ func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 		crc uint32
 		buf []byte
 	)
-	s.tree.Ascend(func(ki keyIndex) bool {
+	s.tree.Scan(func(ki keyIndex) bool {
 		for i := range ki.versions {
 			v := &ki.versions[i]
 			if v.mod > rev {
@@ -127,7 +127,7 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 		return cw.n, fmt.Errorf("mvcc: write snapshot: %w", err)
 	}
 	var werr error
-	s.tree.Ascend(func(ki keyIndex) bool {
+	s.tree.Scan(func(ki keyIndex) bool {
 		buf = binary.AppendUvarint(buf[:0], uint64(len(ki.key)))
 		buf = append(buf, ki.key...)
 		buf = binary.AppendUvarint(buf, uint64(len(ki.versions)))
@@ -204,7 +204,7 @@ func (d *snapReader) varint() (int64, error)   { return binary.ReadVarint(d) }
 // WriteTo. The input is parsed and verified completely before the swap, so on
 // error the store is unchanged. It holds the write lock only for the swap.
 func (s *Store) Restore(r io.Reader) error {
-	t, rev, compactRev, live, size, err := readSnapshot(r)
+	t, tombs, rev, compactRev, size, err := readSnapshot(r)
 	if err != nil {
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -215,7 +215,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("mvcc: restore: %w", err)
 	}
 	s.mu.Lock()
-	s.tree, s.rev, s.compactRev, s.live, s.size = t, rev, compactRev, live, size
+	s.tree, s.tombs, s.rev, s.compactRev, s.size = t, tombs, rev, compactRev, size
 	s.mu.Unlock()
 	return nil
 }
@@ -224,98 +224,99 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptSnapshot}, args...)...)
 }
 
-func readSnapshot(r io.Reader) (_ *btree.BTreeG[keyIndex], rev, compactRev int64, live int, size int64, err error) {
+func readSnapshot(r io.Reader) (_ *btree.BTreeG[keyIndex], _ *btree.BTreeG[[]byte], rev, compactRev int64, size int64, err error) {
 	d := &snapReader{r: bufio.NewReaderSize(r, 64<<10), crc: ^uint32(0)}
 	hdr := make([]byte, 36)
 	if err := d.full(hdr); err != nil {
-		return nil, 0, 0, 0, 0, err
+		return nil, nil, 0, 0, 0, err
 	}
 	if string(hdr[:8]) != snapMagic {
-		return nil, 0, 0, 0, 0, corrupt("bad magic %q", hdr[:8])
+		return nil, nil, 0, 0, 0, corrupt("bad magic %q", hdr[:8])
 	}
 	format := binary.BigEndian.Uint32(hdr[8:12])
 	if format != snapVersion && format != snapVersionNoSub {
-		return nil, 0, 0, 0, 0, fmt.Errorf("unsupported snapshot format version %d", format)
+		return nil, nil, 0, 0, 0, fmt.Errorf("unsupported snapshot format version %d", format)
 	}
 	rev = int64(binary.BigEndian.Uint64(hdr[12:20]))
 	compactRev = int64(binary.BigEndian.Uint64(hdr[20:28]))
 	nkeys := binary.BigEndian.Uint64(hdr[28:36])
 	if rev < 1 || compactRev < 0 || compactRev > rev {
-		return nil, 0, 0, 0, 0, corrupt("revision %d, compaction revision %d", rev, compactRev)
+		return nil, nil, 0, 0, 0, corrupt("revision %d, compaction revision %d", rev, compactRev)
 	}
-	t := newTree()
+	t, tombs := newTree(), newTombTree()
 	var prevKey []byte
 	for k := uint64(0); k < nkeys; k++ {
 		klen, err := d.uvarint()
 		if err != nil {
-			return nil, 0, 0, 0, 0, err
+			return nil, nil, 0, 0, 0, err
 		}
 		key, err := d.bytes(klen)
 		if err != nil {
-			return nil, 0, 0, 0, 0, err
+			return nil, nil, 0, 0, 0, err
 		}
 		if k > 0 && string(key) <= string(prevKey) {
-			return nil, 0, 0, 0, 0, corrupt("keys out of order at key %d", k)
+			return nil, nil, 0, 0, 0, corrupt("keys out of order at key %d", k)
 		}
 		prevKey = key
 		nv, err := d.uvarint()
 		if err != nil {
-			return nil, 0, 0, 0, 0, err
+			return nil, nil, 0, 0, 0, err
 		}
 		if nv == 0 {
-			return nil, 0, 0, 0, 0, corrupt("key %q has no versions", key)
+			return nil, nil, 0, 0, 0, corrupt("key %q has no versions", key)
 		}
 		var vs []version
 		for j := uint64(0); j < nv; j++ {
 			var v version
 			for _, f := range []*int64{&v.mod, &v.create, &v.ver, &v.lease} {
 				if *f, err = d.varint(); err != nil {
-					return nil, 0, 0, 0, 0, err
+					return nil, nil, 0, 0, 0, err
 				}
 			}
 			if format != snapVersionNoSub {
 				sub, err := d.uvarint()
 				if err != nil {
-					return nil, 0, 0, 0, 0, err
+					return nil, nil, 0, 0, 0, err
 				}
 				if sub > math.MaxInt32 {
-					return nil, 0, 0, 0, 0, corrupt("key %q: bad sub-revision %d", key, sub)
+					return nil, nil, 0, 0, 0, corrupt("key %q: bad sub-revision %d", key, sub)
 				}
 				v.sub = int32(sub)
 			}
 			vlen, err := d.uvarint()
 			if err != nil {
-				return nil, 0, 0, 0, 0, err
+				return nil, nil, 0, 0, 0, err
 			}
 			if v.value, err = d.bytes(vlen); err != nil {
-				return nil, 0, 0, 0, 0, err
+				return nil, nil, 0, 0, 0, err
 			}
 			if v.mod < 1 || v.mod > rev || (len(vs) > 0 && v.mod <= vs[len(vs)-1].mod) ||
 				v.ver < 0 || (v.ver > 0 && (v.create < 1 || v.create > v.mod)) {
-				return nil, 0, 0, 0, 0, corrupt("key %q: bad version %d", key, j)
+				return nil, nil, 0, 0, 0, corrupt("key %q: bad version %d", key, j)
 			}
 			vs = append(vs, v)
 		}
-		if !vs[len(vs)-1].tombstone() {
-			live++
+		// Keys arrive ascending, so Load appends to the rightmost leaf.
+		if vs[len(vs)-1].tombstone() {
+			tombs.Load(key)
 		}
 		ki := keyIndex{key: key, versions: vs}
 		size += keySize(&ki)
-		t.ReplaceOrInsert(ki)
+		t.Load(ki)
 	}
 	want := ^d.crc
 	var trailer [4]byte
 	if _, err := io.ReadFull(d.r, trailer[:]); err != nil {
-		return nil, 0, 0, 0, 0, err
+		return nil, nil, 0, 0, 0, err
 	}
 	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
-		return nil, 0, 0, 0, 0, corrupt("checksum mismatch: stored %08x, computed %08x", got, want)
+		return nil, nil, 0, 0, 0, corrupt("checksum mismatch: stored %08x, computed %08x", got, want)
 	}
 	switch _, err := d.r.ReadByte(); {
 	case err == nil:
-		return nil, 0, 0, 0, 0, corrupt("trailing bytes after checksum")
+		return nil, nil, 0, 0, 0, corrupt("trailing bytes after checksum")
 	case err != io.EOF:
-		return nil, 0, 0, 0, 0, err
+		return nil, nil, 0, 0, 0, err
 	}
-	return t, rev, compactRev, live, size, nil
+	return t, tombs, rev, compactRev, size, nil
 }

@@ -6,7 +6,7 @@ import (
 	"sort"
 	"sync"
 
-	"github.com/google/btree"
+	"github.com/tidwall/btree"
 )
 
 // Errors returned by reads at a revision and by Compact. The text matches
@@ -124,19 +124,29 @@ func (ki *keyIndex) kv(i int) KeyValue {
 	}
 }
 
-// btreeDegree trades node size against depth; 32 keeps nodes within a few
-// cache lines of item headers and the tree shallow at millions of keys.
+// btreeDegree trades node size against depth: nodes hold up to 63 items, so
+// a million keys sit four levels deep, and a positional lookup (GetAt) scans
+// at most 64 subtree counts per level.
 const btreeDegree = 32
 
 // Store is the revisioned key-value store. See the package doc for the
 // concurrency contract. The zero value is not usable; use NewStore.
 type Store struct {
-	mu         sync.RWMutex
-	tree       *btree.BTreeG[keyIndex]
+	mu sync.RWMutex
+	// tree holds every key with retained versions, live or not.
+	tree *btree.BTreeG[keyIndex]
+	// tombs holds exactly the keys of tree whose newest version is a
+	// tombstone. With tree's subtree counts it gives the number of live keys
+	// in any range at the current revision without visiting them.
+	tombs      *btree.BTreeG[[]byte]
 	rev        int64
 	compactRev int64
-	live       int   // keys whose newest version is not a tombstone
 	size       int64 // see Size
+	// clipAppends makes writes copy a key's version slice instead of
+	// appending into its spare capacity. A store made by Clone sets it: its
+	// slices share arrays with the original, which does append in place, and
+	// two stores appending into one array would overwrite each other.
+	clipAppends bool
 }
 
 // Per-entry overheads counted by Size: an index item and a version struct.
@@ -167,10 +177,56 @@ func (s *Store) Size() int64 {
 
 // NewStore returns an empty store at revision 1.
 func NewStore() *Store {
-	return &Store{tree: newTree(), rev: 1}
+	return &Store{tree: newTree(), tombs: newTombTree(), rev: 1}
 }
 
-func newTree() *btree.BTreeG[keyIndex] { return btree.NewG(btreeDegree, lessKeyIndex) }
+// The trees take no locks of their own: s.mu guards them.
+func newTree() *btree.BTreeG[keyIndex] {
+	return btree.NewBTreeGOptions(lessKeyIndex, btree.Options{NoLocks: true, Degree: btreeDegree})
+}
+
+func newTombTree() *btree.BTreeG[[]byte] {
+	return btree.NewBTreeGOptions(func(a, b []byte) bool { return bytes.Compare(a, b) < 0 },
+		btree.Options{NoLocks: true, Degree: btreeDegree})
+}
+
+// rank returns the number of items in t less than k: a binary search over
+// positions, O(log² n) because each GetAt walks the subtree counts.
+func rank[T any](t *btree.BTreeG[T], k T) int {
+	lo, hi := 0, t.Len()
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if it, _ := t.GetAt(m); t.Less(it, k) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// countRange returns the number of items of t in [key, end) under the end
+// conventions of Range, for a multi-key end (not a single key).
+func countRange[T any](t *btree.BTreeG[T], key, end T, fromKey bool) int {
+	if t.Len() == 0 {
+		return 0
+	}
+	if fromKey {
+		return t.Len() - rank(t, key)
+	}
+	return rank(t, end) - rank(t, key)
+}
+
+// liveInRangeLocked returns the number of keys in [key, end) whose newest
+// version is live, for a multi-key end. The caller holds s.mu.
+func (s *Store) liveInRangeLocked(key, end []byte) int {
+	fromKey := isFromKey(end)
+	if !fromKey && bytes.Compare(key, end) >= 0 {
+		return 0
+	}
+	return countRange(s.tree, keyIndex{key: key}, keyIndex{key: end}, fromKey) -
+		countRange(s.tombs, key, end, fromKey)
+}
 
 // Rev returns the current revision.
 func (s *Store) Rev() int64 {
@@ -190,13 +246,15 @@ func (s *Store) CompactRev() int64 {
 func (s *Store) Len() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.live
+	return s.tree.Len() - s.tombs.Len()
 }
 
 // Range returns the keys in [key, end) at o.Rev, ascending by key. end == nil
 // (or empty) selects the single key; end == "\x00" selects every key >= key.
 // It may run concurrently with other Ranges and with a WriteTxn (it waits for
-// the transaction to end).
+// the transaction to end). At the current revision Count comes from the
+// counted index and the walk stops at Limit; at an older revision it walks
+// the whole range (see "The counted index" in the package doc).
 func (s *Store) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -215,12 +273,14 @@ func (s *Store) ascendRangeLocked(key, end []byte, fn func(keyIndex) bool) {
 			fn(ki)
 		}
 	case isFromKey(end):
-		s.tree.AscendGreaterOrEqual(keyIndex{key: key}, fn)
+		s.tree.Ascend(keyIndex{key: key}, fn)
 	default:
 		if bytes.Compare(key, end) >= 0 {
 			return
 		}
-		s.tree.AscendRange(keyIndex{key: key}, keyIndex{key: end}, fn)
+		s.tree.Ascend(keyIndex{key: key}, func(ki keyIndex) bool {
+			return bytes.Compare(ki.key, end) < 0 && fn(ki)
+		})
 	}
 }
 
@@ -250,7 +310,32 @@ func (s *Store) rangeLocked(key, end []byte, o RangeOptions, curRev int64) (Rang
 		}
 		return res, nil
 	}
-	// etcd's Count is the total ignoring Limit, so the walk always covers the
+	if rev == curRev {
+		// At the current revision a key is live iff its newest version is,
+		// which is what the counted trees know: Count costs O(log² n) and
+		// the walk stops after the keys it returns (plus any tombstones
+		// between them).
+		res.Count = s.liveInRangeLocked(key, end)
+		if o.CountOnly || res.Count == 0 {
+			return res, nil
+		}
+		want := res.Count
+		if o.Limit > 0 && o.Limit < int64(want) {
+			want = int(o.Limit)
+		}
+		res.KVs = make([]KeyValue, 0, want)
+		s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
+			n := len(ki.versions)
+			if ki.versions[n-1].tombstone() {
+				return true
+			}
+			res.KVs = append(res.KVs, ki.kv(n-1))
+			return len(res.KVs) < want
+		})
+		return res, nil
+	}
+	// An older revision: whether a key was live then is not in the counts,
+	// and etcd's Count is the total ignoring Limit, so the walk covers the
 	// whole range; only the copying stops at Limit.
 	s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
 		i := ki.visibleAt(rev)
@@ -341,7 +426,8 @@ func (w *WriteTxn) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
 // key and value; the caller must not modify them afterwards.
 func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 	s, rev := w.s, w.writeRev()
-	ki, ok := s.tree.Get(keyIndex{key: key})
+	var hint btree.PathHint // the Set below lands where the Get looked
+	ki, ok := s.tree.GetHint(keyIndex{key: key}, &hint)
 	nv := version{value: value, mod: rev, create: rev, ver: 1, lease: lease, sub: int32(len(w.events))}
 	if ok {
 		n := len(ki.versions)
@@ -351,7 +437,7 @@ func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 			prev = &p
 			nv.create, nv.ver = last.create, last.ver+1
 		} else {
-			s.live++
+			s.tombs.Delete(ki.key)
 		}
 		if last.mod == rev {
 			// Written earlier in this transaction: nobody outside it has seen
@@ -364,15 +450,14 @@ func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 			vs[n-1] = nv
 			ki.versions = vs
 		} else {
-			ki.versions = append(ki.versions, nv)
+			ki.versions = append(s.appendable(ki.versions), nv)
 			s.size += versionSize(&nv)
 		}
 	} else {
 		ki = keyIndex{key: key, versions: []version{nv}}
-		s.live++
 		s.size += keySize(&ki)
 	}
-	s.tree.ReplaceOrInsert(ki)
+	s.tree.SetHint(ki, &hint)
 	w.events = append(w.events, Event{Type: EventPut, KV: ki.kv(len(ki.versions) - 1), PrevKV: prev})
 	return prev
 }
@@ -382,13 +467,22 @@ func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 // ascending by key. Deleting nothing writes nothing.
 func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 	s, rev := w.s, w.writeRev()
+	// The hints make each Set below start where the previous one ended:
+	// the keys come in order, usually from one leaf.
+	var hint, tombHint btree.PathHint
 	var hit []keyIndex
-	s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
-		if !ki.versions[len(ki.versions)-1].tombstone() {
-			hit = append(hit, ki)
+	if len(end) == 0 {
+		if ki, ok := s.tree.GetHint(keyIndex{key: key}, &hint); ok && !ki.versions[len(ki.versions)-1].tombstone() {
+			hit = []keyIndex{ki}
 		}
-		return true
-	})
+	} else {
+		s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
+			if !ki.versions[len(ki.versions)-1].tombstone() {
+				hit = append(hit, ki)
+			}
+			return true
+		})
+	}
 	if len(hit) == 0 {
 		return nil
 	}
@@ -404,11 +498,11 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 			vs[n-1] = tomb
 			ki.versions = vs
 		} else {
-			ki.versions = append(ki.versions, tomb)
+			ki.versions = append(s.appendable(ki.versions), tomb)
 			s.size += versionSize(&tomb)
 		}
-		s.tree.ReplaceOrInsert(ki)
-		s.live--
+		s.tree.SetHint(ki, &hint)
+		s.tombs.SetHint(ki.key, &tombHint)
 		w.events = append(w.events, Event{
 			Type:   EventDelete,
 			KV:     KeyValue{Key: ki.key, ModRevision: rev},
@@ -416,6 +510,15 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 		})
 	}
 	return deleted
+}
+
+// appendable returns vs ready for an append: vs itself, or with its capacity
+// clipped (so append copies) when the store shares arrays with another.
+func (s *Store) appendable(vs []version) []version {
+	if s.clipAppends {
+		return vs[:len(vs):len(vs)]
+	}
+	return vs
 }
 
 // End commits the transaction: the store revision grows by one iff anything
@@ -451,7 +554,7 @@ func (s *Store) Compact(rev int64) error {
 	}
 	// The tree must not change while it is being iterated, so collect first.
 	var changed, gone []keyIndex
-	s.tree.Ascend(func(ki keyIndex) bool {
+	s.tree.Scan(func(ki keyIndex) bool {
 		i := ki.visibleAt(rev)
 		if i < 0 {
 			return true // nothing at or below rev
@@ -464,7 +567,7 @@ func (s *Store) Compact(rev int64) error {
 		if dropFirst {
 			keep = keep[1:]
 		}
-		if len(keep) == 0 {
+		if len(keep) == 0 { // only a tombstone was left: the key is in tombs
 			gone = append(gone, ki)
 			s.size -= keySize(&ki)
 			return true
@@ -477,31 +580,38 @@ func (s *Store) Compact(rev int64) error {
 		changed = append(changed, ki)
 		return true
 	})
+	// Both lists are in key order, so each hint leads the next operation
+	// straight to the right leaf.
+	var hint, tombHint btree.PathHint
 	for _, ki := range changed {
-		s.tree.ReplaceOrInsert(ki)
+		s.tree.SetHint(ki, &hint)
 	}
 	for _, ki := range gone {
-		s.tree.Delete(ki)
+		s.tree.DeleteHint(ki, &hint)
+		s.tombs.DeleteHint(ki.key, &tombHint)
 	}
 	s.compactRev = rev
 	return nil
 }
 
-// Clone returns a frozen copy of the store in O(1): the copy shares the
-// index with s and each side copies a node only when it first writes to it
-// (copy-on-write). The copy and s may be used concurrently from different
-// goroutines; the copy is meant to be read (WriteTo, Hash, Range) while s
-// goes on taking writes, which is how a snapshot is written in the
-// background. Version slices are shared too, which is safe because the store
-// never modifies a version another reader can see (see Memory layout).
+// Clone returns a copy of the store in O(1): the copy shares both trees with
+// s, and each side copies a node only when it first writes to it
+// (tidwall/btree's copy-on-write Copy). The copy and s may be used
+// concurrently from different goroutines; the copy is meant to be read
+// (WriteTo, Hash, Range) while s goes on taking writes, which is how a
+// snapshot is written in the background. Version slices are shared too,
+// which is safe because the store never modifies a version another reader
+// can see (see Memory layout); writes to the copy copy a slice before
+// appending to it, so even a written copy leaves s intact.
 func (s *Store) Clone() *Store {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return &Store{
-		tree:       s.tree.Clone(),
-		rev:        s.rev,
-		compactRev: s.compactRev,
-		live:       s.live,
-		size:       s.size,
+		tree:        s.tree.Copy(),
+		tombs:       s.tombs.Copy(),
+		rev:         s.rev,
+		compactRev:  s.compactRev,
+		size:        s.size,
+		clipAppends: true,
 	}
 }

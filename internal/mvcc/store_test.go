@@ -455,7 +455,7 @@ func TestRandomAgainstModel(t *testing.T) {
 
 func recomputeSize(s *Store) int64 {
 	var n int64
-	s.tree.Ascend(func(ki keyIndex) bool {
+	s.tree.Scan(func(ki keyIndex) bool {
 		n += keySize(&ki)
 		return true
 	})
