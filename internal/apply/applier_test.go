@@ -334,7 +334,7 @@ func TestImports(t *testing.T) {
 			return !strings.HasPrefix(path, "net/http") && path != "net/rpc"
 		}
 		switch path {
-		case "github.com/google/btree", "github.com/tidwall/btree":
+		case "github.com/tidwall/btree":
 			return true
 		case "github.com/concord-db/concord/internal/command", "github.com/concord-db/concord/internal/mvcc",
 			"github.com/concord-db/concord/internal/lease", "github.com/concord-db/concord/internal/auth",
