@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -256,6 +257,15 @@ func (s *Server) Start(peerLn net.Listener) error {
 	}
 	s.node = n
 	s.nodeRef.Store(n)
+	// A boot snapshot's data is the whole state as read from its file, and
+	// the store now holds its own copy: drop it, and hand the pages back to
+	// the OS now rather than when the scavenger gets to them, so a
+	// restarted member's memory is its state's, not twice that.
+	restored := len(s.boot.Snapshot.GetData()) > 0
+	s.boot = raftnode.Boot{}
+	if restored {
+		go debug.FreeOSMemory()
+	}
 	if s.mfaults != nil {
 		n.SetPauser(s.mfaults)
 	}
