@@ -14,6 +14,7 @@ const (
 	DefaultHeartbeatTicks         = 1
 	DefaultSnapshotCount          = 10000
 	DefaultSnapshotCatchUpEntries = 5000
+	DefaultSnapshotLogRatio       = 0.25
 	DefaultMaxSizePerMsg          = 1 << 20
 	DefaultMaxInflightMsgs        = 512
 	DefaultTickInterval           = 100 * time.Millisecond
@@ -31,8 +32,18 @@ type Config struct {
 	// HeartbeatTicks is the leader's heartbeat interval in ticks.
 	HeartbeatTicks int
 	// SnapshotCount: a snapshot is taken once this many entries were applied
-	// since the last one.
+	// since the last one (and SnapshotLogRatio agrees).
 	SnapshotCount uint64
+	// SnapshotLogRatio makes a snapshot also wait until the entries applied
+	// since the last one hold at least this fraction of that snapshot's
+	// size in bytes (0: DefaultSnapshotLogRatio; negative: SnapshotCount
+	// alone decides). A snapshot is the whole state, not a delta: with a
+	// fixed entry count, a store of millions of keys would be rewritten
+	// every SnapshotCount small writes, and loading it would cost time
+	// quadratic in its size. The ratio bounds the bytes written for
+	// snapshots to a constant multiple of the bytes written to the log,
+	// and the in-memory log to that fraction of the state.
+	SnapshotLogRatio float64
 	// SnapshotCatchUpEntries entries are kept in the in-memory log behind a
 	// snapshot so a slightly slow follower catches up with MsgApp instead of
 	// a whole snapshot.
@@ -59,6 +70,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotCount == 0 {
 		c.SnapshotCount = DefaultSnapshotCount
+	}
+	if c.SnapshotLogRatio == 0 {
+		c.SnapshotLogRatio = DefaultSnapshotLogRatio
 	}
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = DefaultSnapshotCatchUpEntries

@@ -184,8 +184,13 @@ type Core struct {
 	// membership change (see handleReady).
 	snapJob     *SnapshotJob
 	confSnapDue bool
-	soft        raft.SoftState
-	err         error // sticky: set by the first storage or apply failure
+	// logBytes counts the entry bytes applied since the newest snapshot
+	// capture; snapBytes is the size of the newest snapshot (see
+	// Config.SnapshotLogRatio).
+	logBytes  uint64
+	snapBytes int64
+	soft      raft.SoftState
+	err       error // sticky: set by the first storage or apply failure
 
 	early, late []*raftpb.Message // reused send buffers
 }
@@ -231,6 +236,7 @@ func NewCore(cfg Config, boot Boot, st Storage, tr Transport, sm StateMachine) (
 		c.confState = proto.Clone(raftpb.EnsureConfState(snap.GetMetadata().GetConfState())).(*raftpb.ConfState)
 		c.applied = snap.GetMetadata().GetIndex()
 		c.snapIndex = c.applied
+		c.snapBytes = int64(len(snap.GetData()))
 	}
 	if !raft.IsEmptyHardState(boot.HardState) {
 		hs := proto.Clone(boot.HardState).(*raftpb.HardState)
@@ -470,6 +476,8 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	c.confState = proto.Clone(raftpb.EnsureConfState(snap.GetMetadata().GetConfState())).(*raftpb.ConfState)
 	c.applied = idx
 	c.snapIndex = idx
+	c.snapBytes = int64(len(snap.GetData()))
+	c.logBytes = 0
 	c.log.Info("installed snapshot", "index", idx, "term", snap.GetMetadata().GetTerm())
 	return nil
 }
@@ -490,6 +498,7 @@ func (c *Core) apply(e *raftpb.Entry) (bool, error) {
 		// Already covered by an installed snapshot.
 		return false, nil
 	}
+	c.logBytes += uint64(len(e.GetData()))
 	changed := false
 	switch e.GetType() {
 	case raftpb.EntryNormal:
@@ -567,8 +576,13 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 	if c.snapJob != nil || c.applied <= c.snapIndex {
 		return nil, nil
 	}
-	if !c.confSnapDue && c.applied-c.snapIndex < c.cfg.SnapshotCount {
-		return nil, nil
+	if !c.confSnapDue {
+		if c.applied-c.snapIndex < c.cfg.SnapshotCount {
+			return nil, nil
+		}
+		if r := c.cfg.SnapshotLogRatio; r > 0 && float64(c.logBytes) < r*float64(c.snapBytes) {
+			return nil, nil
+		}
 	}
 	idx := c.applied
 	term, err := c.mem.Term(idx)
@@ -580,6 +594,7 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 		return nil, fmt.Errorf("%w: snapshot at %d: %w", ErrApply, idx, err)
 	}
 	c.confSnapDue = false
+	c.logBytes = 0
 	c.snapJob = &SnapshotJob{
 		snap: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 			Index:     new(idx),
@@ -638,6 +653,7 @@ func (c *Core) finishSnapshot(job *SnapshotJob, runErr error) error {
 		return fmt.Errorf("%w: memory snapshot %d: %w", ErrStorage, idx, err)
 	}
 	c.snapIndex = idx
+	c.snapBytes = job.bytes
 	c.log.Info("took snapshot", "index", idx, "term", md.GetTerm(), "bytes", job.bytes)
 	if idx <= c.cfg.SnapshotCatchUpEntries {
 		return nil

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"math"
 	"slices"
+	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3"
@@ -789,5 +791,71 @@ func TestCoreSnapshotInBackground(t *testing.T) {
 	}
 	if _, err := c.HandleReady(); !errors.Is(err, boom) {
 		t.Fatalf("HandleReady after a failed snapshot = %v, want the same error", err)
+	}
+}
+
+// TestCoreSnapshotLogRatio: past SnapshotCount, the next snapshot waits
+// until the log applied since the last one is SnapshotLogRatio of that
+// snapshot's size, unless the ratio is negative.
+func TestCoreSnapshotLogRatio(t *testing.T) {
+	for _, ratio := range []float64{-1, 0.25} {
+		t.Run(fmt.Sprint(ratio), func(t *testing.T) {
+			st := &memStorage{}
+			c, err := NewCore(Config{ID: 1, SnapshotCount: 10, SnapshotLogRatio: ratio}, Boot{Peers: []raft.Peer{{ID: 1}}}, st, nopTransport{}, newKVMachine())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var job *SnapshotJob
+			drain := func() {
+				t.Helper()
+				for c.HasReady() {
+					out, err := c.HandleReady()
+					if err != nil {
+						t.Fatal(err)
+					}
+					if out.SnapshotJob != nil {
+						job = out.SnapshotJob
+					}
+				}
+			}
+			drain()
+			if err := c.Campaign(); err != nil {
+				t.Fatal(err)
+			}
+			drain()
+			// A 4,000-byte value makes the first snapshot about 4 KB.
+			if err := c.Propose([]byte("big=" + strings.Repeat("x", 4000))); err != nil {
+				t.Fatal(err)
+			}
+			drain()
+			for i := 0; job == nil; i++ {
+				if err := c.Propose(fmt.Appendf(nil, "a%d=1", i%10)); err != nil {
+					t.Fatal(err)
+				}
+				drain()
+			}
+			if err := job.Run(); err != nil {
+				t.Fatal(err)
+			}
+			if next, err := c.SnapshotDone(job, nil); err != nil || next != nil {
+				t.Fatalf("SnapshotDone = %v, %v", next, err)
+			}
+			first, size := job.Index(), job.bytes
+			job = nil
+			n := 0
+			for ; job == nil && n < 1000; n++ {
+				if err := c.Propose(fmt.Appendf(nil, "b%04d=12", n)); err != nil { // 8 bytes
+					t.Fatal(err)
+				}
+				drain()
+			}
+			want := 10 // SnapshotCount
+			if ratio > 0 {
+				want = max(want, int(math.Ceil(ratio*float64(size)/8)))
+			}
+			if job == nil || n != want {
+				t.Fatalf("next snapshot job after %d entries of 8 bytes (snapshot at %d is %d bytes), want %d", n, first, size, want)
+			}
+		})
 	}
 }
