@@ -243,6 +243,7 @@ func (s *Server) Start(peerLn net.Listener) error {
 			ElectionTicks:          electionTicks,
 			HeartbeatTicks:         1,
 			SnapshotCount:          s.cfg.SnapshotCount,
+			SnapshotLogRatio:       s.cfg.SnapshotLogRatio,
 			SnapshotCatchUpEntries: s.cfg.SnapshotCatchUpEntries,
 			Logger:                 s.logger.With("component", "raft"),
 		},
