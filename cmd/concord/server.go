@@ -308,6 +308,7 @@ func runServer(ctx context.Context, cfg server.Config, f serverFlags) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("member", cfg.Name)
 	cfg.Logger = logger
 	warnUnsafe(logger, cfg)
+	tuneGC(ctx, logger)
 	addrs, err := f.addrs()
 	if err != nil {
 		return err
