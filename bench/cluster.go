@@ -56,6 +56,10 @@ type cluster struct {
 	// members (--cacert when they serve TLS), after --endpoints.
 	Conn []string
 	dir  string
+	// args and logs are each member's command line and log file, kept so
+	// that a member can be started again on its data dir (restart, kill -9).
+	args [][]string
+	logs []string
 }
 
 // freePort asks the kernel for an unused loopback port.
@@ -108,32 +112,82 @@ func startCluster(sys system, n int, dir string, clientTLS *tlsFiles) (*cluster,
 		name := fmt.Sprintf("m%d", i)
 		args := append(append([]string{}, sys.Prefix...),
 			memberFlags(name, filepath.Join(dir, name), scheme, p.c, p.p, strings.Join(initial, ","))...)
-		args = append(args, tlsArgs...)
-		log, err := os.Create(filepath.Join(dir, name+".log"))
-		if err != nil {
-			cl.stop()
-			return nil, err
-		}
-		cmd := exec.Command(sys.Bin, args...)
-		cmd.Stdout, cmd.Stderr = log, log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			log.Close()
-			cl.stop()
-			return nil, fmt.Errorf("bench: start %s %s: %w", sys.Name, name, err)
-		}
-		log.Close() // the child holds its own descriptor
-		exited := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(exited) }()
-		cl.procs = append(cl.procs, cmd)
-		cl.exited = append(cl.exited, exited)
+		cl.args = append(cl.args, append(args, tlsArgs...))
+		cl.logs = append(cl.logs, filepath.Join(dir, name+".log"))
+		cl.procs = append(cl.procs, nil)
+		cl.exited = append(cl.exited, nil)
 		ep := fmt.Sprintf("127.0.0.1:%d", p.c)
 		if clientTLS != nil {
 			ep = "https://" + ep
 		}
 		cl.Endpoints = append(cl.Endpoints, ep)
 	}
+	for i := range ps {
+		if err := cl.startMember(i); err != nil {
+			cl.stop()
+			return nil, err
+		}
+	}
 	return cl, nil
+}
+
+// startMember starts member i (again) with its command line, appending to
+// its log: on a fresh data dir the first time, on the one it left after.
+func (cl *cluster) startMember(i int) error {
+	log, err := os.OpenFile(cl.logs[i], os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	cmd := exec.Command(cl.sys.Bin, cl.args[i]...)
+	cmd.Stdout, cmd.Stderr = log, log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return fmt.Errorf("bench: start %s m%d: %w", cl.sys.Name, i, err)
+	}
+	log.Close() // the child holds its own descriptor
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	cl.procs[i], cl.exited[i] = cmd, exited
+	return nil
+}
+
+// kill9 sends SIGKILL to member i's process group and waits until the
+// process has been reaped.
+func (cl *cluster) kill9(i int) {
+	if cl.procs[i] == nil {
+		return
+	}
+	_ = syscall.Kill(-cl.procs[i].Process.Pid, syscall.SIGKILL)
+	<-cl.exited[i]
+	cl.procs[i], cl.exited[i] = nil, nil
+}
+
+// terminate sends SIGTERM to every member at once and waits for each to
+// exit, up to grace; a member still running then gets SIGKILL and is
+// counted in killed. It returns how long the members took to exit.
+func (cl *cluster) terminate(grace time.Duration) (took time.Duration, killed int) {
+	t0 := time.Now()
+	for _, p := range cl.procs {
+		if p != nil {
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(grace)
+	for i, p := range cl.procs {
+		if p == nil {
+			continue
+		}
+		select {
+		case <-cl.exited[i]:
+		case <-deadline:
+			killed++
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGKILL)
+			<-cl.exited[i]
+		}
+		cl.procs[i], cl.exited[i] = nil, nil
+	}
+	return time.Since(t0), killed
 }
 
 // waitReady waits until a put through any endpoint succeeds and every member
@@ -154,6 +208,9 @@ func (cl *cluster) waitReady(ctl string, timeout time.Duration) error {
 	for _, eps := range append([]string{strings.Join(cl.Endpoints, ",")}, cl.Endpoints...) {
 		for {
 			for _, e := range cl.exited {
+				if e == nil {
+					continue
+				}
 				select {
 				case <-e:
 					return fmt.Errorf("bench: a member of %s exited; see the logs in %s", cl.sys.Name, cl.dir)
@@ -176,6 +233,10 @@ func (cl *cluster) waitReady(ctl string, timeout time.Duration) error {
 func (cl *cluster) rssMiB() []float64 {
 	out := make([]float64, 0, len(cl.procs))
 	for _, p := range cl.procs {
+		if p == nil {
+			out = append(out, 0)
+			continue
+		}
 		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.Process.Pid))
 		if err != nil {
 			out = append(out, 0)
@@ -198,9 +259,14 @@ func (cl *cluster) rssMiB() []float64 {
 // whole, so nothing it started survives it.
 func (cl *cluster) stop() {
 	for _, p := range cl.procs {
-		_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		if p != nil {
+			_ = syscall.Kill(-p.Process.Pid, syscall.SIGTERM)
+		}
 	}
 	for i, p := range cl.procs {
+		if p == nil {
+			continue
+		}
 		select {
 		case <-cl.exited[i]:
 		case <-time.After(10 * time.Second):

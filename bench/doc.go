@@ -5,14 +5,29 @@
 // 3.4.23, each as 1 and as 3 members on loopback, measures the machine's
 // ceilings (fsyncs/s of the data disk, a no-op gRPC unary service at the same
 // client and connection counts) in the same run, and regenerates
-// docs/BENCHMARKS.md. Its last section (tlsauth.go, issue 6) is Concord's
-// alone: the put workloads on a 3-member cluster plain, with client TLS
-// (certificates the harness makes), with auth (as a non-root user) and with
-// both, as ratios to the plain variant of the same run.
+// docs/BENCHMARKS.md.
+//
+// Issue 5's targets at scale are three sections of their own (scale.go,
+// scalepage.go), on a fresh 3-member cluster of every system each:
+// range-big (ranges with --limit 100 and --count-only over 100,000 keys
+// loaded under one prefix, both tools), mem-1m (VmRSS per member after
+// loading 1,000,000 keys, as (RSS − key and value bytes) per key, then
+// SIGTERM, restart on the same data dirs and the time until every member
+// serves a linearizable range and a put) and failover (a steady put load
+// through every member, kill -9 of the leader, the time to the first
+// acknowledged put sent after it; 5 trials). Memory, restart and the write
+// gap are taken by the harness itself through a bare etcd v3 gRPC client
+// (etcdrpc.go: no clientv3 balancing or retries between a request and its
+// member). Their rows of the targets table sit between markers of their
+// own under the main table. The last section (tlsauth.go, issue 6) is
+// Concord's alone: the put workloads on a 3-member cluster plain, with
+// client TLS (certificates the harness makes), with auth (as a non-root
+// user) and with both, as ratios to the plain variant of the same run.
 //
 //	go -C bench run .                     # from the repository root; full run, < 30 min on 2 cores
 //	go -C bench run . --smoke             # a second or so per workload: checks the harness and that every server answers
 //	go -C bench run . --only tls-auth     # the TLS and auth section alone (a few minutes), written into the existing page
+//	go -C bench run . --only range-big,mem-1m,failover   # the sections at scale alone (~12 min), likewise
 //
 // Why a Go program in a module of its own rather than scripts/bench.py: the
 // no-op gRPC ceiling must be a Go gRPC server and client like the systems
@@ -29,10 +44,15 @@
 // on exit, on a timeout and on Ctrl-C), show a password it made (the auth
 // variants' are random per run and hidden in every message), or edit
 // docs/BENCHMARKS.md by any route other than regenerating it whole — or,
-// run with --only tls-auth, regenerating that self-contained section whole
-// between its markers, which carries its own run line and baseline.
+// run with --only naming sections only (tls-auth, range-big, mem-1m,
+// failover), regenerating each of those self-contained sections whole
+// between its markers, with its own run line and baseline, and the rows of
+// the targets at scale that those sections measure (the other rows are
+// kept as the page had them).
 //
 // Concurrency: the harness is sequential on purpose — one cluster and one
 // load tool at a time, so that nothing else competes for the machine's two
-// cores while a figure is taken.
+// cores while a figure is taken. The one exception is its own failover load
+// (scale.go), a goroutine per member and one per put in flight, all stopped
+// and waited for before the cluster is.
 package main

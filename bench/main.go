@@ -46,7 +46,8 @@ func parseOptions(args []string) (options, error) {
 	systems := fs.String("systems", "concord,etcd36,etcd34", "systems to run, in order")
 	members := fs.String("members", "1,3", "cluster sizes")
 	fs.StringVar(&o.Only, "only", "", "comma-separated workload ids to run (default all); "+tlsAuthID+
-		" is the TLS and auth section, and alone it runs just that section and writes it into the existing page")
+		" (the TLS and auth section) and "+strings.Join(scaleIDs, ", ")+" (the targets at scale) are sections: "+
+		"named without workloads, they run alone and are written into the existing page")
 	fs.BoolVar(&o.Keep, "keep", false, "keep the work directory (data dirs, logs, binaries)")
 	fs.StringVar(&o.WorkDir, "workdir", "", "work directory (default: a new temporary one)")
 	fs.StringVar(&o.Raw, "json", "", "also write every measurement as JSON here")
@@ -183,6 +184,24 @@ type env struct {
 	concord     system
 	tlsCells    map[string]*cell
 	secrets     []string
+
+	// The sections at scale (scale.go): which run, and their figures by
+	// system key (bigCells: system|workload|tool).
+	scale      map[string]bool
+	bigCells   map[string]*cell
+	rangeLoads map[string]*loadResult
+	mem        map[string]*memResult
+	failover   map[string]*failoverResult
+}
+
+// anyScale reports whether a section at scale runs.
+func (e *env) anyScale() bool {
+	for _, id := range scaleIDs {
+		if e.scale[id] {
+			return true
+		}
+	}
+	return false
 }
 
 func cellKey(members int, sys, wl string, t toolKind) string {
@@ -221,7 +240,8 @@ func run(o options) error {
 
 	e := &env{opts: o, started: time.Now(), cells: map[string]*cell{}, noop: map[string]*cell{},
 		rss: map[string][]float64{}, tools: map[toolKind]string{}, toolVers: map[toolKind]string{},
-		tlsCells: map[string]*cell{}}
+		tlsCells: map[string]*cell{}, scale: map[string]bool{}, bigCells: map[string]*cell{},
+		rangeLoads: map[string]*loadResult{}, mem: map[string]*memResult{}, failover: map[string]*failoverResult{}}
 	e.goVersion = firstLine("go", "version")
 	if b, err := exec.Command("git", "-C", root, "rev-parse", "--short", "HEAD").Output(); err == nil {
 		e.commit = strings.TrimSpace(string(b))
@@ -236,8 +256,12 @@ func run(o options) error {
 		}
 	}
 	e.tlsAuth = selected(tlsAuthID) && slices.Contains(o.Systems, "concord")
-	if len(e.workloads) == 0 && !e.tlsAuth {
-		return fmt.Errorf("bench: --only %q matches no workload (nor %s, which needs concord among --systems)", o.Only, tlsAuthID)
+	for _, id := range scaleIDs {
+		e.scale[id] = selected(id)
+	}
+	if len(e.workloads) == 0 && !e.tlsAuth && !e.anyScale() {
+		return fmt.Errorf("bench: --only %q matches no workload (nor a section: %s, %s, which needs concord among --systems)",
+			o.Only, strings.Join(scaleIDs, ", "), tlsAuthID)
 	}
 	e.sectionOnly = len(e.workloads) == 0
 
@@ -252,8 +276,8 @@ func run(o options) error {
 		Version: "commit " + e.commit}
 	bySys := map[string]system{"concord": e.concord}
 	for _, s := range o.Systems {
-		if e.sectionOnly {
-			break // the section is Concord's alone
+		if e.sectionOnly && !e.anyScale() {
+			break // the TLS and auth section is Concord's alone
 		}
 		switch s {
 		case "etcd36":
@@ -273,7 +297,7 @@ func run(o options) error {
 		}
 	}
 	for _, s := range o.Systems {
-		if !e.sectionOnly {
+		if !e.sectionOnly || e.anyScale() {
 			e.systems = append(e.systems, bySys[s])
 		}
 	}
@@ -301,6 +325,10 @@ func run(o options) error {
 		steps = 2 + len(o.Members)*len(e.systems)*(1+len(e.workloads)*len(tools))
 		units = 2*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
 	}
+	if e.anyScale() {
+		s, u := e.scaleSteps(perCell)
+		steps, units = steps+s, units+u
+	}
 	if e.tlsAuth {
 		s, u := e.tlsAuthSteps(perCell)
 		steps, units = steps+s, units+u
@@ -312,6 +340,11 @@ func run(o options) error {
 	}
 	if !e.sectionOnly {
 		if err := e.measureSystems(ctx, p, self, work, perCell, runTimeout); err != nil {
+			return err
+		}
+	}
+	if e.anyScale() {
+		if err := e.measureScale(ctx, p, work, perCell, runTimeout); err != nil {
 			return err
 		}
 	}
@@ -327,7 +360,18 @@ func run(o options) error {
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}
-		page = spliceSection(string(old), renderTLSAuth(e))
+		page = string(old)
+		for _, id := range scaleIDs {
+			if e.scale[id] {
+				page = spliceSectionID(page, id, renderScaleSection(e, id))
+			}
+		}
+		if e.anyScale() {
+			page = spliceScaleTargets(page, renderScaleTargets(e, page))
+		}
+		if e.tlsAuth {
+			page = spliceSection(page, renderTLSAuth(e))
+		}
 	} else {
 		page = renderPage(e)
 	}
@@ -339,25 +383,36 @@ func run(o options) error {
 	}
 	if o.Raw != "" {
 		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync, "rss_mib": e.rss,
-			"tls_auth": e.tlsCells}, "", "  ")
+			"tls_auth": e.tlsCells, "range_big": e.bigCells, "range_big_loads": e.rangeLoads, "mem_1m": e.mem,
+			"failover": e.failover}, "", "  ")
 		if err := os.WriteFile(o.Raw, b, 0o644); err != nil {
 			return err
 		}
 	}
 	where := o.Out
 	if e.sectionOnly {
-		where += " (the " + tlsAuthID + " section only)"
+		where += " (its sections " + o.Only + " only)"
 	}
 	if o.Smoke && !o.Keep && strings.HasPrefix(o.Out, work) {
 		where += " (removed with the work directory; --keep keeps it)"
 	}
 	p.note("bench: done in %v; wrote %s", e.finished.Sub(e.started).Round(time.Second), where)
 	failed := 0
-	for _, cs := range []map[string]*cell{e.cells, e.tlsCells} {
+	for _, cs := range []map[string]*cell{e.cells, e.tlsCells, e.bigCells} {
 		for _, c := range cs {
 			if !c.ok() {
 				failed++
 			}
+		}
+	}
+	for _, m := range e.mem {
+		if m.Err != "" {
+			failed++
+		}
+	}
+	for _, f := range e.failover {
+		if f.Err != "" {
+			failed++
 		}
 	}
 	if failed > 0 {

@@ -245,7 +245,7 @@ func renderPage(e *env) string {
 				p("| %s | %s | %s |", t.what, t.check(e, toolEtcd), t.check(e, toolConcord))
 			}
 			p("")
-			p("Not measured yet: range `--limit 100` / `--count-only` over 100,000 keys, RSS per key with 1M keys, restart time with 1M keys, write gap after `kill -9` of the leader.")
+			b.WriteString(renderScaleTargets(e, ""))
 		}
 		p("")
 	}
@@ -346,6 +346,12 @@ func renderPage(e *env) string {
 	}
 	p("")
 
+	for _, id := range scaleIDs {
+		if e.scale[id] {
+			b.WriteString(renderScaleSection(e, id))
+			p("")
+		}
+	}
 	if e.tlsAuth {
 		b.WriteString(renderTLSAuth(e))
 		p("")

@@ -433,14 +433,20 @@ func renderTLSAuth(e *env) string {
 	return b.String()
 }
 
-// spliceSection puts section (markers included, ending in a newline) into
-// page in place of the previous one between the same markers; a page
-// without them gets it before "## Commands" (where a whole run puts it),
-// else at the end. Nothing else of the page changes.
-func spliceSection(page, section string) string {
-	if i := strings.Index(page, sectionBegin); i >= 0 {
-		if j := strings.Index(page[i:], sectionEnd); j >= 0 {
-			end := i + j + len(sectionEnd)
+// spliceSection puts the TLS and auth section into page: spliceSectionID
+// for tlsAuthID.
+func spliceSection(page, section string) string { return spliceSectionID(page, tlsAuthID, section) }
+
+// spliceSectionID puts section (markers included, ending in a newline) into
+// page in place of the previous one between the same markers (those of
+// sectionMarkers(id)); a page without them gets it before "## Commands"
+// (where a whole run puts the sections), else at the end. Nothing else of
+// the page changes.
+func spliceSectionID(page, id, section string) string {
+	begin, end := sectionMarkers(id)
+	if i := strings.Index(page, begin); i >= 0 {
+		if j := strings.Index(page[i:], end); j >= 0 {
+			end := i + j + len(end)
 			if strings.HasPrefix(page[end:], "\n") {
 				end++
 			}

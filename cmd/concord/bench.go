@@ -90,6 +90,10 @@ type putOptions struct {
 	valSize      int
 	sequential   bool
 	keySpaceSize int
+	// keyPrefix fills the first bytes of every key, so that a load can be
+	// ranged over later with printable bounds (etcd's tool has no such
+	// flag; its keys start with a varint).
+	keyPrefix string
 }
 
 func (o putOptions) validate() error {
@@ -103,16 +107,17 @@ func (o putOptions) validate() error {
 	case o.keySpaceSize < 1:
 		return usagef("bench put: --key-space-size must be at least 1, got %d", o.keySpaceSize)
 	}
-	if need := (bits.Len64(uint64(o.keySpaceSize-1)) + 7) / 8; need > o.keySize {
-		return usagef("bench put: --key-size %d is too small for --key-space-size %d (needs %d bytes)",
-			o.keySize, o.keySpaceSize, need)
+	if need := len(o.keyPrefix) + (bits.Len64(uint64(o.keySpaceSize-1))+7)/8; need > o.keySize {
+		return usagef("bench put: --key-size %d is too small for --key-prefix %q and --key-space-size %d (needs %d bytes)",
+			o.keySize, o.keyPrefix, o.keySpaceSize, need)
 	}
 	return nil
 }
 
 // putKey returns the key of request seq: key number seq mod key-space-size
 // with --sequential-keys, else a random one, written big-endian into the last
-// bytes of a key-size key so sequential keys also sort in order.
+// bytes of a key-size key that starts with --key-prefix, so sequential keys
+// also sort in order.
 func (o putOptions) putKey(seq uint64) string {
 	var n uint64
 	if o.sequential {
@@ -121,12 +126,13 @@ func (o putOptions) putKey(seq uint64) string {
 		n = rand.Uint64N(uint64(o.keySpaceSize))
 	}
 	k := make([]byte, o.keySize)
+	copy(k, o.keyPrefix)
 	var be [8]byte
 	binary.BigEndian.PutUint64(be[:], n)
-	if o.keySize >= 8 {
+	if room := o.keySize - len(o.keyPrefix); room >= 8 {
 		copy(k[o.keySize-8:], be[:])
 	} else {
-		copy(k, be[8-o.keySize:]) // validate made sure n fits
+		copy(k[len(o.keyPrefix):], be[8-room:]) // validate made sure n fits
 	}
 	return string(k)
 }
@@ -160,6 +166,9 @@ func newBenchPutCmd(f *benchFlags) *cobra.Command {
 				"key_size": o.keySize, "val_size": o.valSize,
 				"sequential_keys": o.sequential, "key_space_size": o.keySpaceSize,
 			}
+			if o.keyPrefix != "" {
+				params["key_prefix"] = o.keyPrefix
+			}
 			return runBench(cmd, f, "put", o.total, params, op)
 		},
 	}
@@ -169,6 +178,7 @@ func newBenchPutCmd(f *benchFlags) *cobra.Command {
 	fs.IntVar(&o.valSize, "val-size", 8, "value size in bytes")
 	fs.BoolVar(&o.sequential, "sequential-keys", false, "use keys 0, 1, 2, ... (mod --key-space-size) instead of random ones")
 	fs.IntVar(&o.keySpaceSize, "key-space-size", 1, "number of distinct keys")
+	fs.StringVar(&o.keyPrefix, "key-prefix", "", "start every key with these bytes (counted in --key-size)")
 	return cmd
 }
 
@@ -177,6 +187,8 @@ func newBenchPutCmd(f *benchFlags) *cobra.Command {
 type rangeOptions struct {
 	total       int
 	consistency string
+	limit       int64
+	countOnly   bool
 }
 
 func (o rangeOptions) validate(key string) error {
@@ -187,6 +199,8 @@ func (o rangeOptions) validate(key string) error {
 		return usagef("bench range: --total must be at least 1, got %d", o.total)
 	case o.consistency != "l" && o.consistency != "s":
 		return usagef(`bench range: --consistency must be "l" (linearizable) or "s" (serializable), got %q`, o.consistency)
+	case o.limit < 0:
+		return usagef("bench range: --limit must not be negative, got %d", o.limit)
 	}
 	return nil
 }
@@ -195,6 +209,12 @@ func (o rangeOptions) opOptions(end string) []clientv3.OpOption {
 	var opts []clientv3.OpOption
 	if end != "" {
 		opts = append(opts, clientv3.WithRange(end))
+	}
+	if o.limit > 0 {
+		opts = append(opts, clientv3.WithLimit(o.limit))
+	}
+	if o.countOnly {
+		opts = append(opts, clientv3.WithCountOnly())
 	}
 	if o.consistency == "s" {
 		opts = append(opts, clientv3.WithSerializable())
@@ -221,13 +241,16 @@ func newBenchRangeCmd(f *benchFlags) *cobra.Command {
 				_, err := c.Get(ctx, key, opts...)
 				return err
 			}
-			params := map[string]any{"key": key, "end": end, "consistency": o.consistency}
+			params := map[string]any{"key": key, "end": end, "consistency": o.consistency,
+				"limit": o.limit, "count_only": o.countOnly}
 			return runBench(cmd, f, "range", o.total, params, op)
 		},
 	}
 	fs := cmd.Flags()
 	fs.IntVar(&o.total, "total", 10000, "total number of range requests")
 	fs.StringVar(&o.consistency, "consistency", "l", `"l" (linearizable) or "s" (serializable)`)
+	fs.Int64Var(&o.limit, "limit", 0, "return at most this many keys per range (0 = no limit)")
+	fs.BoolVar(&o.countOnly, "count-only", false, "ask for the count of keys only")
 	return cmd
 }
 

@@ -38,6 +38,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{"bench", "range", "a", "b", "c"},
 		{"bench", "range", "k", "--consistency", "x"},
 		{"bench", "range", "k", "--total", "-5"},
+		{"bench", "range", "k", "--limit", "-1"},
+		{"bench", "put", "--key-size", "3", "--key-prefix", "ab", "--key-space-size", "257"},
 	}
 	for _, args := range tests {
 		_, err := execute(t, args...)
@@ -60,6 +62,8 @@ func TestPutKey(t *testing.T) {
 		{"long key pads in front", putOptions{keySize: 10, keySpaceSize: 1 << 20, sequential: true}, 258, []byte{0, 0, 0, 0, 0, 0, 0, 0, 1, 2}},
 		{"short key", putOptions{keySize: 2, keySpaceSize: 300, sequential: true}, 299, []byte{0x01, 0x2b}},
 		{"random in a space of one", putOptions{keySize: 3, keySpaceSize: 1}, 7, []byte{0, 0, 0}},
+		{"prefix, short room", putOptions{keySize: 8, keySpaceSize: 100000, sequential: true, keyPrefix: "r/"}, 99999, []byte{'r', '/', 0, 0, 0, 1, 0x86, 0x9f}},
+		{"prefix, long room", putOptions{keySize: 12, keySpaceSize: 1000, sequential: true, keyPrefix: "p/"}, 258, []byte{'p', '/', 0, 0, 0, 0, 0, 0, 0, 0, 1, 2}},
 	}
 	for _, tt := range tests {
 		tt.o.total = 1
@@ -98,15 +102,21 @@ func TestPutOptionsKeySpaceFits(t *testing.T) {
 func TestRangeOpOptions(t *testing.T) {
 	tests := []struct {
 		end, consistency string
+		limit            int64
+		countOnly        bool
 		serializable     bool
 	}{
-		{"", "l", false}, {"z", "l", false}, {"", "s", true}, {"z", "s", true},
+		{"", "l", 0, false, false}, {"z", "l", 0, false, false}, {"", "s", 0, false, true}, {"z", "s", 0, false, true},
+		{"z", "l", 100, false, false}, {"z", "l", 0, true, false}, {"z", "s", 5, true, true},
 	}
 	for _, tt := range tests {
-		op := clientv3.OpGet("a", rangeOptions{consistency: tt.consistency}.opOptions(tt.end)...)
-		if string(op.RangeBytes()) != tt.end || op.IsSerializable() != tt.serializable {
-			t.Errorf("range a %q --consistency %s: end %q serializable %t, want %q %t",
-				tt.end, tt.consistency, op.RangeBytes(), op.IsSerializable(), tt.end, tt.serializable)
+		o := rangeOptions{consistency: tt.consistency, limit: tt.limit, countOnly: tt.countOnly}
+		op := clientv3.OpGet("a", o.opOptions(tt.end)...)
+		if string(op.RangeBytes()) != tt.end || op.IsSerializable() != tt.serializable ||
+			op.IsCountOnly() != tt.countOnly || op.Limit() != tt.limit {
+			t.Errorf("range a %q %+v: end %q serializable %t count-only %t limit %d, want %q %t %t %d",
+				tt.end, o, op.RangeBytes(), op.IsSerializable(), op.IsCountOnly(), op.Limit(),
+				tt.end, tt.serializable, tt.countOnly, tt.limit)
 		}
 	}
 }
