@@ -280,6 +280,13 @@ func (cl *cluster) stop() {
 // runCmd runs a command in its own process group and kills the group when
 // ctx ends, returning stdout (stderr goes to errOut when not nil).
 func runCmd(ctx context.Context, bin string, args []string, dir string) ([]byte, []byte, error) {
+	out, errOut, _, err := runCmdCPU(ctx, bin, args, dir)
+	return out, errOut, err
+}
+
+// runCmdCPU is runCmd that also returns the CPU the process used, user and
+// system, in seconds, as wait4 reported it when the process was reaped.
+func runCmdCPU(ctx context.Context, bin string, args []string, dir string) ([]byte, []byte, float64, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Dir = dir
 	var stdout, stderr strings.Builder
@@ -291,5 +298,9 @@ func runCmd(ctx context.Context, bin string, args []string, dir string) ([]byte,
 	if ctx.Err() != nil && errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		err = fmt.Errorf("timed out: %w", ctx.Err())
 	}
-	return []byte(stdout.String()), []byte(stderr.String()), err
+	var cpu float64
+	if ps := cmd.ProcessState; ps != nil {
+		cpu = (ps.UserTime() + ps.SystemTime()).Seconds()
+	}
+	return []byte(stdout.String()), []byte(stderr.String()), cpu, err
 }

@@ -24,6 +24,14 @@
 // client TLS (certificates the harness makes), with auth (as a non-root
 // user) and with both, as ratios to the plain variant of the same run.
 //
+// Every measured run of the main tables also records the CPU its members
+// and its load tool used (cpu.go), so that the page can say, as "CPU per
+// request", how close each rate came to what the machine's cores allow: on
+// two cores shared by three members and the tool, a ratio may be the
+// machine's rather than the server's. The page's last section is
+// bench/STEPS.md, the hand-written log of issue 5's optimization steps,
+// copied verbatim between markers by every write of the page (steps.go).
+//
 //	go -C bench run .                     # from the repository root; full run, < 30 min on 2 cores
 //	go -C bench run . --smoke             # a second or so per workload: checks the harness and that every server answers
 //	go -C bench run . --only tls-auth     # the TLS and auth section alone (a few minutes), written into the existing page
@@ -48,7 +56,8 @@
 // failover), regenerating each of those self-contained sections whole
 // between its markers, with its own run line and baseline, and the rows of
 // the targets at scale that those sections measure (the other rows are
-// kept as the page had them).
+// kept as the page had them); every write also replaces the copy of
+// bench/STEPS.md between its markers.
 //
 // Concurrency: the harness is sequential on purpose — one cluster and one
 // load tool at a time, so that nothing else competes for the machine's two

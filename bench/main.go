@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -343,6 +344,15 @@ func run(o options) error {
 			return err
 		}
 	}
+	if miss := missingCPU(e.cells); len(miss) > 0 {
+		slices.Sort(miss)
+		msg := fmt.Sprintf("bench: no CPU figures for some runs of %s (first: %s)", strings.Join(miss, ", "), e.firstCPUErr(miss[0]))
+		if o.Smoke {
+			// CI runs the smoke run: there, the accounting must work.
+			return errors.New(msg)
+		}
+		e.notes = append(e.notes, msg)
+	}
 	if e.anyScale() {
 		if err := e.measureScale(ctx, p, work, perCell, runTimeout); err != nil {
 			return err
@@ -375,6 +385,7 @@ func run(o options) error {
 	} else {
 		page = renderPage(e)
 	}
+	page = spliceSteps(page, renderSteps(readSteps(filepath.Join(benchDir, stepsFile))))
 	if err := os.MkdirAll(filepath.Dir(o.Out), 0o755); err != nil {
 		return err
 	}
@@ -384,7 +395,8 @@ func run(o options) error {
 	if o.Raw != "" {
 		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync, "rss_mib": e.rss,
 			"tls_auth": e.tlsCells, "range_big": e.bigCells, "range_big_loads": e.rangeLoads, "mem_1m": e.mem,
-			"failover": e.failover}, "", "  ")
+			"failover": e.failover, "cores": runtime.NumCPU(), "clk_tck": clkTck(),
+			"cpu_per_request": cpuSummaries(e.cells, runtime.NumCPU())}, "", "  ")
 		if err := os.WriteFile(o.Raw, b, 0o644); err != nil {
 			return err
 		}
@@ -482,12 +494,17 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 							return ctx.Err()
 						}
 						p.step(perCell, "%s × %d: %s, %s", sys.Name, n, w.Name, t)
-						c := e.measure(ctx, t, w, cl.Endpoints, runTimeout)
+						c := e.measure(ctx, t, w, cl, runTimeout)
 						e.cells[cellKey(n, sys.Key, w.ID, t)] = c
 						if c.ok() {
 							r := c.rps()
-							p.note("  %s ×%d | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms",
-								sys.Name, n, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99())
+							cpu := ""
+							if u, ok := cpuOf(c, runtime.NumCPU()); ok {
+								cpu = fmt.Sprintf(" | cpu µs/req server %s tool %s, %.0f%% of ceiling, cores %.0f%% busy",
+									us(u.ServerUS), us(u.ToolUS), 100*u.OfCeiling, 100*u.Busy)
+							}
+							p.note("  %s ×%d | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms%s",
+								sys.Name, n, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99(), cpu)
 						} else {
 							p.note("  %s ×%d | %-55s | %-14s | FAILED: %s", sys.Name, n, w.Name, t, c.Err)
 						}
@@ -514,13 +531,14 @@ func firstOf(s string) string {
 
 // runTool runs one load tool once and parses its report. Its errors carry
 // the command line and the tool's output with the run's passwords hidden.
-func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout time.Duration) (sample, error) {
+// It also returns the tool's own CPU, user and system, in seconds.
+func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout time.Duration) (sample, float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmdline := e.redact(strings.Join(args, " "))
-	out, errOut, err := runCmd(ctx, e.tools[t], args, "")
+	out, errOut, cpu, err := runCmdCPU(ctx, e.tools[t], args, "")
 	if err != nil {
-		return sample{}, fmt.Errorf("%s %s: %w\n%s\n%s", t, cmdline, err, e.redactedTail(out), e.redactedTail(errOut))
+		return sample{}, 0, fmt.Errorf("%s %s: %w\n%s\n%s", t, cmdline, err, e.redactedTail(out), e.redactedTail(errOut))
 	}
 	var s sample
 	if t == toolConcord {
@@ -529,7 +547,30 @@ func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout ti
 		s, err = parseEtcd(out)
 	}
 	if err != nil {
-		return sample{}, fmt.Errorf("%s %s: %w\n%s", t, cmdline, err, e.redactedTail(out))
+		return sample{}, 0, fmt.Errorf("%s %s: %w\n%s", t, cmdline, err, e.redactedTail(out))
+	}
+	return s, cpu, nil
+}
+
+// runMeasured is one measured run: runTool, with the members' CPU read
+// just before the tool starts and just after it has exited. A run whose
+// CPU cannot be read keeps its figures, with CPUErr instead of CPU.
+func (e *env) runMeasured(ctx context.Context, t toolKind, w workload, cl *cluster, total int, timeout time.Duration) (sample, error) {
+	before, errBefore := cl.cpuSeconds()
+	t0 := time.Now()
+	s, toolCPU, err := e.runTool(ctx, t, w.args(t, cl.Endpoints, total), timeout)
+	wall := time.Since(t0).Seconds()
+	if err != nil {
+		return s, err
+	}
+	after, errAfter := cl.cpuSeconds()
+	switch {
+	case errBefore != nil:
+		s.CPUErr = errBefore.Error()
+	case errAfter != nil:
+		s.CPUErr = errAfter.Error()
+	default:
+		s.CPU = &cpuUse{Server: after - before, Tool: toolCPU, Requests: s.RPS * s.Elapsed, Wall: wall}
 	}
 	return s, nil
 }
@@ -544,16 +585,17 @@ func tail(b []byte) string {
 
 // measure sizes the workload (one calibration run, which also warms it up),
 // then runs it opts.Runs times.
-func (e *env) measure(ctx context.Context, t toolKind, w workload, eps []string, timeout time.Duration) *cell {
+func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
+	eps := cl.Endpoints
 	total, retried := w.Smoke, 0
 	if !e.opts.Smoke {
 		if w.RatePerSec > 0 {
 			total = max(w.Smoke, int(float64(w.RatePerSec)*e.opts.Secs))
 		} else {
-			s, err := e.runTool(ctx, t, w.args(t, eps, total), timeout)
+			s, _, err := e.runTool(ctx, t, w.args(t, eps, total), timeout)
 			if err != nil {
 				retried++
-				s, err = e.runTool(ctx, t, w.args(t, eps, total), timeout)
+				s, _, err = e.runTool(ctx, t, w.args(t, eps, total), timeout)
 			}
 			if err != nil {
 				return &cell{Total: total, Err: "calibration: " + err.Error(), Command: e.template(t, w), Retried: retried}
@@ -563,14 +605,14 @@ func (e *env) measure(ctx context.Context, t toolKind, w workload, eps []string,
 	}
 	c := &cell{Total: total, Command: e.template(t, w), Retried: retried}
 	for range e.opts.Runs {
-		s, err := e.runTool(ctx, t, w.args(t, eps, total), timeout)
+		s, err := e.runMeasured(ctx, t, w, cl, total, timeout)
 		if err != nil && ctx.Err() == nil {
 			// One retry: etcd's watch tools start putting without waiting for
 			// their watches to be created, so now and then a watcher misses an
 			// event and the tool waits for it forever (our timeout ends it).
 			c.Retried++
 			c.Errors = append(c.Errors, firstOf(err.Error()))
-			s, err = e.runTool(ctx, t, w.args(t, eps, total), timeout)
+			s, err = e.runMeasured(ctx, t, w, cl, total, timeout)
 		}
 		if err != nil {
 			c.Err = err.Error()

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -62,17 +63,53 @@ func ms(v float64) string {
 	}
 }
 
+// cpuModel is the machine's CPU as /proc/cpuinfo names it (cpuModelFrom).
 func cpuModel() string {
 	b, err := os.ReadFile("/proc/cpuinfo")
 	if err != nil {
 		return runtime.GOARCH
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
+	return cpuModelFrom(string(b), runtime.GOARCH)
+}
+
+// cpuModelFrom names the first processor of a /proc/cpuinfo text. A
+// hypervisor often shows a generic name ("Intel(R) Xeon(R) Processor"), so
+// x86's family, model and stepping follow it (they tell the generation
+// apart), arm64's implementer and part stand in for the name it lacks, and
+// a virtual machine says so.
+func cpuModelFrom(cpuinfo, arch string) string {
+	first := map[string]string{}
+	for _, l := range strings.Split(cpuinfo, "\n") {
+		if strings.TrimSpace(l) == "" && len(first) > 0 {
+			break // the first processor's block ends
+		}
+		if k, v, ok := strings.Cut(l, ":"); ok {
+			k = strings.TrimSpace(k)
+			if _, seen := first[k]; !seen {
+				first[k] = strings.TrimSpace(v)
+			}
 		}
 	}
-	return runtime.GOARCH
+	var parts []string
+	if n := first["model name"]; n != "" {
+		parts = append(parts, n)
+	} else {
+		parts = append(parts, arch)
+	}
+	if f, m := first["cpu family"], first["model"]; f != "" && m != "" {
+		id := "family " + f + " model " + m
+		if st := first["stepping"]; st != "" {
+			id += " stepping " + st
+		}
+		parts = append(parts, id)
+	}
+	if i, pt := first["CPU implementer"], first["CPU part"]; i != "" && pt != "" {
+		parts = append(parts, "implementer "+i+" part "+pt)
+	}
+	if slices.Contains(strings.Fields(first["flags"]), "hypervisor") {
+		parts = append(parts, "virtualized")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func memTotal() string {
@@ -213,6 +250,7 @@ func renderPage(e *env) string {
 	} else {
 		p("- per workload and tool: one calibration run (also a warm-up) sizes the total N to about %.3g s of load, then %d runs of N; figures are the median with min–max of the runs; latencies are medians of the runs' p50 and p99", o.Secs, o.Runs)
 	}
+	p("- CPU: each measured run also records the CPU its members and its load tool used (see CPU per request)")
 	p("- ratios: Concord's median req/s ÷ the rival's, with the same tool (for watch latency: the rival's p50 ÷ Concord's); above 1 means Concord is ahead")
 	p("")
 
@@ -324,6 +362,8 @@ func renderPage(e *env) string {
 		}
 		p("")
 	}
+
+	b.WriteString(renderCPU(e, members, runtime.NumCPU()))
 
 	p("## Server memory after the workloads")
 	p("")

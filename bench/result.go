@@ -19,6 +19,10 @@ type sample struct {
 	P99     float64 `json:"p99_ms"`
 	Elapsed float64 `json:"elapsed_s"`
 	Failed  uint64  `json:"failed"`
+	// CPU is the run's CPU accounting (cpu.go); nil, with CPUErr saying
+	// why, when it could not be taken.
+	CPU    *cpuUse `json:"cpu,omitempty"`
+	CPUErr string  `json:"cpu_error,omitempty"`
 }
 
 var errNoSummary = errors.New("bench: no summary in the load tool's output")

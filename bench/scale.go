@@ -349,7 +349,7 @@ func (e *env) measureRangeBig(ctx context.Context, p *progress, sys system, dir 
 				return ctx.Err()
 			}
 			p.step(perCell, "%s × 3: %s, %s", sys.Name, w.Name, t)
-			c := e.measure(ctx, t, w, cl.Endpoints, runTimeout)
+			c := e.measure(ctx, t, w, cl, runTimeout)
 			e.bigCells[bigCellKey(sys.Key, w.ID, t)] = c
 			if c.ok() {
 				r := c.rps()

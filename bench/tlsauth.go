@@ -317,7 +317,7 @@ func (e *env) measureVariant(ctx context.Context, p *progress, v variant, ct *tl
 				return ctx.Err()
 			}
 			p.step(perCell, "Concord × 3, %s: %s, %s", v.Name, w.Name, t)
-			c := e.measure(ctx, t, w, cl.Endpoints, runTimeout)
+			c := e.measure(ctx, t, w, cl, runTimeout)
 			e.tlsCells[tlsCellKey(v.ID, w.ID, t)] = c
 			if c.ok() {
 				r := c.rps()
