@@ -184,9 +184,14 @@ type maintState struct {
 	leaderChanges   atomic.Uint64
 	proposalsFailed atomic.Uint64
 	raisingNoSpace  atomic.Bool
-	defragMu        sync.Mutex
-	walSave         durationHistogram
-	apply           durationHistogram
+	// refusedCost is the largest quota cost of a write this member refused
+	// under a NOSPACE alarm while the store was over its quota for it
+	// (admit); the maintenance loop raises NOSPACE again if that alarm is
+	// then disarmed while the store is still too full for such a write.
+	refusedCost atomic.Int64
+	defragMu    sync.Mutex
+	walSave     durationHistogram
+	apply       durationHistogram
 }
 
 // QuotaBytes returns the space quota in force: Config.QuotaBackendBytes, its
@@ -203,18 +208,7 @@ func (s *Server) QuotaBytes() int64 {
 }
 
 // dbSize returns the high-water mark of the store size (see maintState).
-func (s *Server) dbSize() int64 {
-	cur := s.applier.Store().Size()
-	for {
-		h := s.mt.dbSizeHigh.Load()
-		if cur <= h {
-			return h
-		}
-		if s.mt.dbSizeHigh.CompareAndSwap(h, cur) {
-			return cur
-		}
-	}
-}
+func (s *Server) dbSize() int64 { return raiseTo(&s.mt.dbSizeHigh, s.applier.Store().Size()) }
 
 // DBSizeInUse returns the store's current size estimate (mvcc.Store.Size).
 func (s *Server) DBSizeInUse() int64 { return s.applier.Store().Size() }
@@ -224,19 +218,37 @@ func (s *Server) DBSizeInUse() int64 { return s.applier.Store().Size() }
 // raises the NOSPACE alarm cluster-wide, as etcd. The apply-time check
 // (apply.Applier.Admit) stays the authority: this one may race an alarm
 // change either way.
+//
+// A write refused because this member still has a NOSPACE alarm that the
+// cluster has just disarmed (its apply is on its way) must still re-arm it,
+// as etcd's would: admit records its cost, and the maintenance loop raises
+// the alarm once the local table shows it disarmed and the write still
+// would not fit.
 func (s *Server) admit(cmd *command.Command) error {
+	cost := apply.QuotaCost(cmd)
+	q := s.QuotaBytes()
+	over := cost > 0 && q > 0 && s.applier.Store().Size()+cost >= q
 	if err := s.applier.Admit(cmd); err != nil {
+		if over && errors.Is(err, apply.ErrNoSpace) {
+			raiseTo(&s.mt.refusedCost, cost)
+		}
 		return err
 	}
-	cost := apply.QuotaCost(cmd)
-	if cost == 0 {
-		return nil
-	}
-	if q := s.QuotaBytes(); q > 0 && s.applier.Store().Size()+cost >= q {
+	if over {
 		s.raiseNoSpace()
 		return apply.ErrNoSpace
 	}
 	return nil
+}
+
+// raiseTo sets a to v if v is larger and returns a's value.
+func raiseTo(a *atomic.Int64, v int64) int64 {
+	for {
+		old := a.Load()
+		if v <= old || a.CompareAndSwap(old, v) {
+			return max(old, v)
+		}
+	}
 }
 
 // raiseNoSpace proposes this member's NOSPACE alarm in the background, at
@@ -398,6 +410,15 @@ func (s *Server) maintenanceLoop() {
 			// leader raises NOSPACE while not even the smallest put fits.
 			if q := s.QuotaBytes(); leader && q > 0 && s.applier.Store().Size()+minPutCost >= q {
 				s.raiseNoSpace()
+			}
+			// Re-arm for a write this member refused under an alarm that
+			// has since been disarmed (admit).
+			if !s.applier.HasAlarm(command.AlarmRequest_NOSPACE) {
+				if cost := s.mt.refusedCost.Swap(0); cost > 0 {
+					if q := s.QuotaBytes(); q > 0 && s.applier.Store().Size()+cost >= q {
+						s.raiseNoSpace()
+					}
+				}
 			}
 			if target, ok := comp.step(now, s.applier.Store().Rev(), leader); ok {
 				if s.autoCompact(target) {
