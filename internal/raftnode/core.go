@@ -32,20 +32,18 @@ type Storage interface {
 	// previously saved entry at index >= i. A commit-only change of hs may be
 	// written without fsync (raft.MustSync says when one is required).
 	Save(hs *raftpb.HardState, ents []*raftpb.Entry) error
-	// SaveSnapshot makes a snapshot received from the leader durable (file
-	// and WAL mark) before it returns. Entries after snap's index that were
-	// saved before stay valid.
-	SaveSnapshot(snap *raftpb.Snapshot) error
-	// WriteSnapshotFile makes the file of a snapshot this member took
-	// durable before it returns, its data being what data writes (streamed:
-	// a large state is never whole in memory), and returns the data's size.
-	// Unlike every other method it is called from a goroutine of its own
-	// (SnapshotJob.Run), concurrently with the others; at most one call runs
-	// at a time.
+	// WriteSnapshotFile makes the file of a snapshot durable before it
+	// returns, its data being what data writes (streamed: a large state is
+	// never whole in memory), and returns the data's size. Unlike every
+	// other method it is also called from a goroutine of its own
+	// (SnapshotJob.Run, for a snapshot this member took), concurrently with
+	// the others, among them a call on the Core's goroutine for a leader's
+	// snapshot; two calls never carry the same index.
 	WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error)
 	// MarkSnapshot records that the file of the snapshot md describes is
-	// durable (WriteSnapshotFile returned nil for it). Called from the
-	// Core's goroutine.
+	// durable (WriteSnapshotFile returned nil for it). Entries after md's
+	// index that were saved before stay valid. Called from the Core's
+	// goroutine.
 	MarkSnapshot(md *raftpb.SnapshotMetadata) error
 	// Release says log data at or below index is covered by a durable
 	// snapshot and may be dropped.
@@ -463,9 +461,16 @@ func (c *Core) send(msgs []*raftpb.Message) {
 // installSnapshot makes a leader's snapshot durable, then visible to raft,
 // then the state machine's.
 func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
-	idx := snap.GetMetadata().GetIndex()
-	if err := c.st.SaveSnapshot(snap); err != nil {
+	md := snap.GetMetadata()
+	idx := md.GetIndex()
+	if _, err := c.st.WriteSnapshotFile(md, func(w io.Writer) error {
+		_, err := w.Write(snap.GetData())
+		return err
+	}); err != nil {
 		return fmt.Errorf("%w: save snapshot %d: %w", ErrStorage, idx, err)
+	}
+	if err := c.st.MarkSnapshot(md); err != nil {
+		return fmt.Errorf("%w: mark snapshot %d: %w", ErrStorage, idx, err)
 	}
 	if err := c.mem.ApplySnapshot(withoutData(snap)); err != nil {
 		return fmt.Errorf("%w: memory snapshot %d: %w", ErrStorage, idx, err)
@@ -541,20 +546,20 @@ func (c *Core) apply(e *raftpb.Entry) (bool, error) {
 // goroutine) and reports back with Core.SnapshotDone, which makes the
 // snapshot visible to raft and compacts the log behind it.
 type SnapshotJob struct {
-	snap  *raftpb.Snapshot // metadata only
+	md    *raftpb.SnapshotMetadata
 	data  func(io.Writer) error
 	st    Storage
 	bytes int64
 }
 
 // Index is the applied index the snapshot captures.
-func (j *SnapshotJob) Index() uint64 { return j.snap.GetMetadata().GetIndex() }
+func (j *SnapshotJob) Index() uint64 { return j.md.GetIndex() }
 
 // Run serializes the captured state and makes the snapshot file durable.
 // It may run on any goroutine, concurrently with the Core; call it once.
 func (j *SnapshotJob) Run() error {
 	var serr error
-	n, err := j.st.WriteSnapshotFile(j.snap.GetMetadata(), func(w io.Writer) error {
+	n, err := j.st.WriteSnapshotFile(j.md, func(w io.Writer) error {
 		serr = j.data(w)
 		return serr
 	})
@@ -570,8 +575,9 @@ func (j *SnapshotJob) Run() error {
 }
 
 // maybeSnapshot starts a snapshot job when one is due and none is in
-// flight: SnapshotCount entries applied since the newest snapshot, or a
-// membership change since it (confSnapDue).
+// flight: SnapshotCount entries applied since the newest snapshot holding
+// SnapshotLogRatio of its bytes, or a membership change since it
+// (confSnapDue).
 func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 	if c.snapJob != nil || c.applied <= c.snapIndex {
 		return nil, nil
@@ -596,11 +602,11 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 	c.confSnapDue = false
 	c.logBytes = 0
 	c.snapJob = &SnapshotJob{
-		snap: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		md: &raftpb.SnapshotMetadata{
 			Index:     new(idx),
 			Term:      new(term),
 			ConfState: proto.Clone(c.confState).(*raftpb.ConfState),
-		}},
+		},
 		data: data,
 		st:   c.st,
 	}
@@ -645,7 +651,7 @@ func (c *Core) finishSnapshot(job *SnapshotJob, runErr error) error {
 		// the file is harmless and Purge removes it in time.
 		return nil
 	}
-	md := job.snap.GetMetadata()
+	md := job.md
 	if err := c.st.MarkSnapshot(md); err != nil {
 		return fmt.Errorf("%w: mark snapshot %d: %w", ErrStorage, idx, err)
 	}

@@ -652,7 +652,6 @@ func TestNewCoreRejectsBadBoot(t *testing.T) {
 type nopStorage struct{}
 
 func (nopStorage) Save(*raftpb.HardState, []*raftpb.Entry) error { return nil }
-func (nopStorage) SaveSnapshot(*raftpb.Snapshot) error           { return nil }
 func (nopStorage) WriteSnapshotFile(*raftpb.SnapshotMetadata, func(io.Writer) error) (int64, error) {
 	return 0, nil
 }

@@ -41,7 +41,8 @@
 //	            transport.Send(messages except MsgAppResp/MsgVoteResp/MsgPreVoteResp)
 //	        }
 //	        if rd.Snapshot is not empty {                 // only on a follower
-//	            storage.SaveSnapshot(rd.Snapshot)         // file + WAL mark, fsync'd
+//	            storage.WriteSnapshotFile(rd.Snapshot)    // the file, fsync'd
+//	            storage.MarkSnapshot(rd.Snapshot)         // then its WAL mark
 //	            memoryStorage.ApplySnapshot(rd.Snapshot metadata, no data)
 //	            sm.Restore(rd.Snapshot)                   // applied = snapshot index
 //	        }

@@ -19,7 +19,7 @@ type memStorage struct {
 	mu        sync.Mutex
 	hs        *raftpb.HardState
 	snap      *raftpb.Snapshot
-	written   *raftpb.Snapshot // WriteSnapshotFile'd, not yet marked
+	written   map[uint64]*raftpb.Snapshot // by index: files not yet marked
 	ents      []*raftpb.Entry
 	released  uint64
 	saves     int
@@ -50,13 +50,33 @@ func (s *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	return nil
 }
 
-func (s *memStorage) SaveSnapshot(snap *raftpb.Snapshot) error {
+func (s *memStorage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
+	var b bytes.Buffer
+	if err := data(&b); err != nil {
+		return 0, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.written == nil {
+		s.written = make(map[uint64]*raftpb.Snapshot)
+	}
+	s.written[md.GetIndex()] = &raftpb.Snapshot{Metadata: proto.Clone(md).(*raftpb.SnapshotMetadata), Data: b.Bytes()}
+	return int64(b.Len()), nil
+}
+
+// MarkSnapshot makes the written file the snapshot a restart boots from.
+func (s *memStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	idx := md.GetIndex()
+	w, ok := s.written[idx]
+	if !ok {
+		return fmt.Errorf("mark of snapshot %d without its file", idx)
+	}
+	delete(s.written, idx)
 	s.snapSaves++
-	s.snap = proto.Clone(snap).(*raftpb.Snapshot)
+	s.snap = w
 	// Entries after the snapshot stay, as they would in a WAL.
-	idx := snap.GetMetadata().GetIndex()
 	var keep []*raftpb.Entry
 	for _, e := range s.ents {
 		if e.GetIndex() > idx {
@@ -65,28 +85,6 @@ func (s *memStorage) SaveSnapshot(snap *raftpb.Snapshot) error {
 	}
 	s.ents = keep
 	return nil
-}
-
-func (s *memStorage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
-	var b bytes.Buffer
-	if err := data(&b); err != nil {
-		return 0, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.written = &raftpb.Snapshot{Metadata: proto.Clone(md).(*raftpb.SnapshotMetadata), Data: b.Bytes()}
-	return int64(b.Len()), nil
-}
-
-func (s *memStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
-	s.mu.Lock()
-	w := s.written
-	s.written = nil
-	s.mu.Unlock()
-	if w == nil || w.GetMetadata().GetIndex() != md.GetIndex() {
-		return fmt.Errorf("mark of snapshot %d without its file", md.GetIndex())
-	}
-	return s.SaveSnapshot(w)
 }
 
 // snapshotData is what a real member's transport reads back from the

@@ -42,17 +42,17 @@ func (d *diskStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 }
 
 // SaveSnapshot writes the snapshot file before the WAL mark, so a mark always
-// names a durable file.
+// names a durable file (restore.go seeds a new member's data dir with it).
 func (d *diskStorage) SaveSnapshot(s *raftpb.Snapshot) error {
 	if err := d.snap.Save(s); err != nil {
 		return err
 	}
-	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: s.GetMetadata().GetIndex(), Term: s.GetMetadata().GetTerm()})
+	return d.MarkSnapshot(s.GetMetadata())
 }
 
-// WriteSnapshotFile writes the file of a snapshot this member took; it runs
-// in the background, and the snapshotter's own lock orders it against
-// SaveSnapshot, Purge and the transport's reads.
+// WriteSnapshotFile writes a snapshot file: a leader's, or one this member
+// took, in the background; the snapshotter's own lock orders it against
+// Purge and the transport's reads.
 func (d *diskStorage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
 	return d.snap.SaveStream(md, data)
 }

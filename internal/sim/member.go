@@ -454,13 +454,6 @@ func (st *storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	return nil
 }
 
-func (st *storage) SaveSnapshot(sn *raftpb.Snapshot) error {
-	if err := st.snap.Save(sn); err != nil {
-		return err
-	}
-	return st.MarkSnapshot(sn.GetMetadata())
-}
-
 func (st *storage) WriteSnapshotFile(md *raftpb.SnapshotMetadata, data func(io.Writer) error) (int64, error) {
 	return st.snap.SaveStream(md, data)
 }
