@@ -710,36 +710,13 @@ func BenchmarkCoreProposeApply(b *testing.B) {
 // before SnapshotDone; only then is the snapshot shown to raft (without its
 // data) and the log compacted; a failed job stops the Core.
 func TestCoreSnapshotInBackground(t *testing.T) {
-	st := &memStorage{}
-	sm := newKVMachine()
-	c, err := NewCore(Config{ID: 1, SnapshotCount: 10, SnapshotCatchUpEntries: 2}, Boot{Peers: []raft.Peer{{ID: 1}}}, st, nopTransport{}, sm)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, st, propose := soloLeader(t, Config{ID: 1, SnapshotCount: 10, SnapshotCatchUpEntries: 2})
 	var jobs []*SnapshotJob
-	drain := func() {
-		t.Helper()
-		for c.HasReady() {
-			out, err := c.HandleReady()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if out.SnapshotJob != nil {
-				jobs = append(jobs, out.SnapshotJob)
-			}
-		}
-	}
-	drain()
-	if err := c.Campaign(); err != nil {
-		t.Fatal(err)
-	}
-	drain()
 	put := func(from, n int) {
 		for i := from; i < from+n; i++ {
-			if err := c.Propose(fmt.Appendf(nil, "k%d=%d", i, i)); err != nil {
-				t.Fatal(err)
+			if job := propose(fmt.Appendf(nil, "k%d=%d", i, i)); job != nil {
+				jobs = append(jobs, job)
 			}
-			drain()
 		}
 	}
 	put(0, 12)
@@ -799,39 +776,11 @@ func TestCoreSnapshotInBackground(t *testing.T) {
 func TestCoreSnapshotLogRatio(t *testing.T) {
 	for _, ratio := range []float64{-1, 0.25} {
 		t.Run(fmt.Sprint(ratio), func(t *testing.T) {
-			st := &memStorage{}
-			c, err := NewCore(Config{ID: 1, SnapshotCount: 10, SnapshotLogRatio: ratio}, Boot{Peers: []raft.Peer{{ID: 1}}}, st, nopTransport{}, newKVMachine())
-			if err != nil {
-				t.Fatal(err)
-			}
-			var job *SnapshotJob
-			drain := func() {
-				t.Helper()
-				for c.HasReady() {
-					out, err := c.HandleReady()
-					if err != nil {
-						t.Fatal(err)
-					}
-					if out.SnapshotJob != nil {
-						job = out.SnapshotJob
-					}
-				}
-			}
-			drain()
-			if err := c.Campaign(); err != nil {
-				t.Fatal(err)
-			}
-			drain()
+			c, _, propose := soloLeader(t, Config{ID: 1, SnapshotCount: 10, SnapshotLogRatio: ratio})
 			// A 4,000-byte value makes the first snapshot about 4 KB.
-			if err := c.Propose([]byte("big=" + strings.Repeat("x", 4000))); err != nil {
-				t.Fatal(err)
-			}
-			drain()
+			job := propose([]byte("big=" + strings.Repeat("x", 4000)))
 			for i := 0; job == nil; i++ {
-				if err := c.Propose(fmt.Appendf(nil, "a%d=1", i%10)); err != nil {
-					t.Fatal(err)
-				}
-				drain()
+				job = propose(fmt.Appendf(nil, "a%d=1", i%10))
 			}
 			if err := job.Run(); err != nil {
 				t.Fatal(err)
@@ -843,10 +792,7 @@ func TestCoreSnapshotLogRatio(t *testing.T) {
 			job = nil
 			n := 0
 			for ; job == nil && n < 1000; n++ {
-				if err := c.Propose(fmt.Appendf(nil, "b%04d=12", n)); err != nil { // 8 bytes
-					t.Fatal(err)
-				}
-				drain()
+				job = propose(fmt.Appendf(nil, "b%04d=12", n)) // 8 bytes
 			}
 			want := 10 // SnapshotCount
 			if ratio > 0 {
@@ -856,5 +802,42 @@ func TestCoreSnapshotLogRatio(t *testing.T) {
 				t.Fatalf("next snapshot job after %d entries of 8 bytes (snapshot at %d is %d bytes), want %d", n, first, size, want)
 			}
 		})
+	}
+}
+
+// soloLeader starts a one-member Core with cfg and makes it leader. propose
+// proposes data, runs every Ready and returns the snapshot job one of them
+// started, if any (the caller runs it).
+func soloLeader(t *testing.T, cfg Config) (*Core, *memStorage, func(data []byte) *SnapshotJob) {
+	t.Helper()
+	st := &memStorage{}
+	c, err := NewCore(cfg, Boot{Peers: []raft.Peer{{ID: cfg.ID}}}, st, nopTransport{}, newKVMachine())
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain := func() (job *SnapshotJob) {
+		t.Helper()
+		for c.HasReady() {
+			out, err := c.HandleReady()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if out.SnapshotJob != nil {
+				job = out.SnapshotJob
+			}
+		}
+		return job
+	}
+	drain()
+	if err := c.Campaign(); err != nil {
+		t.Fatal(err)
+	}
+	drain()
+	return c, st, func(data []byte) *SnapshotJob {
+		t.Helper()
+		if err := c.Propose(data); err != nil {
+			t.Fatal(err)
+		}
+		return drain()
 	}
 }
