@@ -168,7 +168,7 @@ func (s *Snapshotter) writeFile(path string, meta []byte, write func(io.Writer) 
 	if err != nil {
 		return 0, err
 	}
-	dw := &dataWriter{f: f, buf: make([]byte, 0, chunkSize)}
+	dw := &dataWriter{f: f, buf: make([]byte, 0, 4<<10)}
 	var hdr [headerSize]byte
 	_, _ = dw.Write(hdr[:])
 	_, _ = dw.Write(meta)
@@ -223,7 +223,13 @@ func (d *dataWriter) Write(p []byte) (int, error) {
 		c := copy(d.buf[len(d.buf):cap(d.buf)], p)
 		d.buf = d.buf[:len(d.buf)+c]
 		p = p[c:]
-		if len(d.buf) == cap(d.buf) {
+		switch {
+		case len(d.buf) < cap(d.buf):
+		case cap(d.buf) < chunkSize:
+			// Grow towards chunkSize: most snapshots of a small state fit
+			// in a few KiB, and the simulation writes thousands of them.
+			d.buf = append(make([]byte, 0, min(2*cap(d.buf), chunkSize)), d.buf...)
+		default:
 			if err := d.flush(); err != nil {
 				return 0, err
 			}
