@@ -8,8 +8,6 @@ import (
 	"hash/crc32"
 	"io"
 	"math"
-
-	"github.com/tidwall/btree"
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -204,7 +202,7 @@ func (d *snapReader) varint() (int64, error)   { return binary.ReadVarint(d) }
 // WriteTo. The input is parsed and verified completely before the swap, so on
 // error the store is unchanged. It holds the write lock only for the swap.
 func (s *Store) Restore(r io.Reader) error {
-	t, tombs, rev, compactRev, size, err := readSnapshot(r)
+	n, err := readSnapshot(r)
 	if err != nil {
 		switch {
 		case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
@@ -215,7 +213,7 @@ func (s *Store) Restore(r io.Reader) error {
 		return fmt.Errorf("mvcc: restore: %w", err)
 	}
 	s.mu.Lock()
-	s.tree, s.tombs, s.rev, s.compactRev, s.size = t, tombs, rev, compactRev, size
+	s.tree, s.tombs, s.rev, s.compactRev, s.size = n.tree, n.tombs, n.rev, n.compactRev, n.size
 	s.mu.Unlock()
 	return nil
 }
@@ -224,75 +222,78 @@ func corrupt(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCorruptSnapshot}, args...)...)
 }
 
-func readSnapshot(r io.Reader) (_ *btree.BTreeG[keyIndex], _ *btree.BTreeG[[]byte], rev, compactRev int64, size int64, err error) {
+// readSnapshot decodes a serialization into a fresh Store, which Restore
+// swaps in only once all of it has been read and checked.
+func readSnapshot(r io.Reader) (*Store, error) {
 	d := &snapReader{r: bufio.NewReaderSize(r, 64<<10), crc: ^uint32(0)}
 	hdr := make([]byte, 36)
 	if err := d.full(hdr); err != nil {
-		return nil, nil, 0, 0, 0, err
+		return nil, err
 	}
 	if string(hdr[:8]) != snapMagic {
-		return nil, nil, 0, 0, 0, corrupt("bad magic %q", hdr[:8])
+		return nil, corrupt("bad magic %q", hdr[:8])
 	}
 	format := binary.BigEndian.Uint32(hdr[8:12])
 	if format != snapVersion && format != snapVersionNoSub {
-		return nil, nil, 0, 0, 0, fmt.Errorf("unsupported snapshot format version %d", format)
+		return nil, fmt.Errorf("unsupported snapshot format version %d", format)
 	}
-	rev = int64(binary.BigEndian.Uint64(hdr[12:20]))
-	compactRev = int64(binary.BigEndian.Uint64(hdr[20:28]))
+	rev := int64(binary.BigEndian.Uint64(hdr[12:20]))
+	compactRev := int64(binary.BigEndian.Uint64(hdr[20:28]))
 	nkeys := binary.BigEndian.Uint64(hdr[28:36])
 	if rev < 1 || compactRev < 0 || compactRev > rev {
-		return nil, nil, 0, 0, 0, corrupt("revision %d, compaction revision %d", rev, compactRev)
+		return nil, corrupt("revision %d, compaction revision %d", rev, compactRev)
 	}
 	t, tombs := newTree(), newTombTree()
+	var size int64
 	var prevKey []byte
 	for k := uint64(0); k < nkeys; k++ {
 		klen, err := d.uvarint()
 		if err != nil {
-			return nil, nil, 0, 0, 0, err
+			return nil, err
 		}
 		key, err := d.bytes(klen)
 		if err != nil {
-			return nil, nil, 0, 0, 0, err
+			return nil, err
 		}
 		if k > 0 && string(key) <= string(prevKey) {
-			return nil, nil, 0, 0, 0, corrupt("keys out of order at key %d", k)
+			return nil, corrupt("keys out of order at key %d", k)
 		}
 		prevKey = key
 		nv, err := d.uvarint()
 		if err != nil {
-			return nil, nil, 0, 0, 0, err
+			return nil, err
 		}
 		if nv == 0 {
-			return nil, nil, 0, 0, 0, corrupt("key %q has no versions", key)
+			return nil, corrupt("key %q has no versions", key)
 		}
 		var vs []version
 		for j := uint64(0); j < nv; j++ {
 			var v version
 			for _, f := range []*int64{&v.mod, &v.create, &v.ver, &v.lease} {
 				if *f, err = d.varint(); err != nil {
-					return nil, nil, 0, 0, 0, err
+					return nil, err
 				}
 			}
 			if format != snapVersionNoSub {
 				sub, err := d.uvarint()
 				if err != nil {
-					return nil, nil, 0, 0, 0, err
+					return nil, err
 				}
 				if sub > math.MaxInt32 {
-					return nil, nil, 0, 0, 0, corrupt("key %q: bad sub-revision %d", key, sub)
+					return nil, corrupt("key %q: bad sub-revision %d", key, sub)
 				}
 				v.sub = int32(sub)
 			}
 			vlen, err := d.uvarint()
 			if err != nil {
-				return nil, nil, 0, 0, 0, err
+				return nil, err
 			}
 			if v.value, err = d.bytes(vlen); err != nil {
-				return nil, nil, 0, 0, 0, err
+				return nil, err
 			}
 			if v.mod < 1 || v.mod > rev || (len(vs) > 0 && v.mod <= vs[len(vs)-1].mod) ||
 				v.ver < 0 || (v.ver > 0 && (v.create < 1 || v.create > v.mod)) {
-				return nil, nil, 0, 0, 0, corrupt("key %q: bad version %d", key, j)
+				return nil, corrupt("key %q: bad version %d", key, j)
 			}
 			vs = append(vs, v)
 		}
@@ -307,16 +308,16 @@ func readSnapshot(r io.Reader) (_ *btree.BTreeG[keyIndex], _ *btree.BTreeG[[]byt
 	want := ^d.crc
 	var trailer [4]byte
 	if _, err := io.ReadFull(d.r, trailer[:]); err != nil {
-		return nil, nil, 0, 0, 0, err
+		return nil, err
 	}
 	if got := binary.BigEndian.Uint32(trailer[:]); got != want {
-		return nil, nil, 0, 0, 0, corrupt("checksum mismatch: stored %08x, computed %08x", got, want)
+		return nil, corrupt("checksum mismatch: stored %08x, computed %08x", got, want)
 	}
 	switch _, err := d.r.ReadByte(); {
 	case err == nil:
-		return nil, nil, 0, 0, 0, corrupt("trailing bytes after checksum")
+		return nil, corrupt("trailing bytes after checksum")
 	case err != io.EOF:
-		return nil, nil, 0, 0, 0, err
+		return nil, err
 	}
-	return t, tombs, rev, compactRev, size, nil
+	return &Store{tree: t, tombs: tombs, rev: rev, compactRev: compactRev, size: size}, nil
 }
