@@ -296,43 +296,7 @@ func renderPage(e *env) string {
 	for _, n := range members {
 		p("## Results, %d member%s", n, plural(n))
 		p("")
-		head := "| workload | tool |"
-		sep := "|---|---|"
-		for _, s := range e.systems {
-			head += fmt.Sprintf(" %s req/s (min–max) | %s p50 / p99 ms |", s.Name, s.Name)
-			sep += "---:|---:|"
-		}
-		for _, s := range e.systems {
-			if s.Key != "concord" && e.hasSys("concord") {
-				head += fmt.Sprintf(" Concord ÷ %s |", s.Name)
-				sep += "---:|"
-			}
-		}
-		p("%s", head)
-		p("%s", sep)
-		for _, w := range e.workloads {
-			for _, t := range tools {
-				row := fmt.Sprintf("| %s | %s |", w.Name, t)
-				for _, s := range e.systems {
-					c := e.cell(n, s.Key, w.ID, t)
-					rate := fmtRate(c)
-					if w.ByLatency && c != nil && c.ok() {
-						rate = fmt.Sprintf("paced: %d puts/s", w.RatePerSec)
-					}
-					row += fmt.Sprintf(" %s | %s |", rate, fmtLat(c))
-				}
-				for _, s := range e.systems {
-					if s.Key != "concord" && e.hasSys("concord") {
-						if r, ok := ratio(w, e.cell(n, "concord", w.ID, t), e.cell(n, s.Key, w.ID, t)); ok {
-							row += fmt.Sprintf(" %.2f× |", r)
-						} else {
-							row += " — |"
-						}
-					}
-				}
-				p("%s", row)
-			}
-		}
+		renderResults(e, p, e.workloads, func(sys string, w workload, t toolKind) *cell { return e.cell(n, sys, w.ID, t) })
 		p("")
 		p("Watch fan-out: the rate is watch events delivered per second; etcd benchmark's latencies there are its own hand-off times, not delivery latencies (concord bench measures from each put's acknowledgement). Watch latency: from the put's acknowledgement to each watcher's receipt, 0 when the event beats the reply.")
 		p("")
@@ -460,4 +424,46 @@ func containsInt(xs []int, x int) bool {
 		}
 	}
 	return false
+}
+
+// renderResults writes a results table: per workload and tool, each
+// system's median rate and latencies, then Concord's ratio to each rival.
+// cellOf finds a system's cell.
+func renderResults(e *env, p func(string, ...any), wls []workload, cellOf func(sys string, w workload, t toolKind) *cell) {
+	head, sep := "| workload | tool |", "|---|---|"
+	for _, s := range e.systems {
+		head += fmt.Sprintf(" %s req/s (min–max) | %s p50 / p99 ms |", s.Name, s.Name)
+		sep += "---:|---:|"
+	}
+	for _, s := range e.systems {
+		if s.Key != "concord" && e.hasSys("concord") {
+			head += fmt.Sprintf(" Concord ÷ %s |", s.Name)
+			sep += "---:|"
+		}
+	}
+	p("%s", head)
+	p("%s", sep)
+	for _, w := range wls {
+		for _, t := range tools {
+			row := fmt.Sprintf("| %s | %s |", w.Name, t)
+			for _, s := range e.systems {
+				c := cellOf(s.Key, w, t)
+				rate := fmtRate(c)
+				if w.ByLatency && c != nil && c.ok() {
+					rate = fmt.Sprintf("paced: %d puts/s", w.RatePerSec)
+				}
+				row += fmt.Sprintf(" %s | %s |", rate, fmtLat(c))
+			}
+			for _, s := range e.systems {
+				if s.Key != "concord" && e.hasSys("concord") {
+					if r, ok := ratio(w, cellOf("concord", w, t), cellOf(s.Key, w, t)); ok {
+						row += fmt.Sprintf(" %.2f× |", r)
+					} else {
+						row += " — |"
+					}
+				}
+			}
+			p("%s", row)
+		}
+	}
 }

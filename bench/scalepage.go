@@ -273,38 +273,7 @@ func renderRangeBig(e *env, p func(string, ...any), sz scaleSizes) {
 		fresh, loadTemplate(sz.RangeKeys, rangePrefix), commas(sz.RangeKeys), rangePrefix, rangePrefix, rangeEnd, rangePrefix, rangeEnd, measured)
 	p("")
 	renderLoads(e, p, e.rangeLoads)
-	head, sep := "| workload | tool |", "|---|---|"
-	for _, s := range e.systems {
-		head += fmt.Sprintf(" %s req/s (min–max) | %s p50 / p99 ms |", s.Name, s.Name)
-		sep += "---:|---:|"
-	}
-	for _, s := range e.systems {
-		if s.Key != "concord" && e.hasSys("concord") {
-			head += fmt.Sprintf(" Concord ÷ %s |", s.Name)
-			sep += "---:|"
-		}
-	}
-	p("%s", head)
-	p("%s", sep)
-	for _, w := range wls {
-		for _, t := range tools {
-			row := fmt.Sprintf("| %s | %s |", w.Name, t)
-			for _, s := range e.systems {
-				c := e.bigCells[bigCellKey(s.Key, w.ID, t)]
-				row += fmt.Sprintf(" %s | %s |", fmtRate(c), fmtLat(c))
-			}
-			for _, s := range e.systems {
-				if s.Key != "concord" && e.hasSys("concord") {
-					if r, ok := ratio(w, e.bigCells[bigCellKey("concord", w.ID, t)], e.bigCells[bigCellKey(s.Key, w.ID, t)]); ok {
-						row += fmt.Sprintf(" %.2f× |", r)
-					} else {
-						row += " — |"
-					}
-				}
-			}
-			p("%s", row)
-		}
-	}
+	renderResults(e, p, wls, func(sys string, w workload, t toolKind) *cell { return e.bigCells[bigCellKey(sys, w.ID, t)] })
 	p("")
 	p("Commands (`<endpoints>`: every member's client URL; `<N>`: each run's total, under Runs):")
 	p("")
