@@ -493,21 +493,8 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 						if ctx.Err() != nil {
 							return ctx.Err()
 						}
-						p.step(perCell, "%s × %d: %s, %s", sys.Name, n, w.Name, t)
-						c := e.measure(ctx, t, w, cl, runTimeout)
-						e.cells[cellKey(n, sys.Key, w.ID, t)] = c
-						if c.ok() {
-							r := c.rps()
-							cpu := ""
-							if u, ok := cpuOf(c, runtime.NumCPU()); ok {
-								cpu = fmt.Sprintf(" | cpu µs/req server %s tool %s, %.0f%% of ceiling, cores %.0f%% busy",
-									us(u.ServerUS), us(u.ToolUS), 100*u.OfCeiling, 100*u.Busy)
-							}
-							p.note("  %s ×%d | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms%s",
-								sys.Name, n, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99(), cpu)
-						} else {
-							p.note("  %s ×%d | %-55s | %-14s | FAILED: %s", sys.Name, n, w.Name, t, c.Err)
-						}
+						label := fmt.Sprintf("%s ×%d", sys.Name, n)
+						e.cells[cellKey(n, sys.Key, w.ID, t)] = e.measureNoted(ctx, p, perCell, label, t, w, cl, runTimeout)
 					}
 				}
 				e.rss[fmt.Sprintf("%d|%s", n, sys.Key)] = cl.rssMiB()
@@ -585,6 +572,26 @@ func tail(b []byte) string {
 
 // measure sizes the workload (one calibration run, which also warms it up),
 // then runs it opts.Runs times.
+// measureNoted is measure with its progress step and its result line, label
+// naming the system and its size (and variant).
+func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, label string, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
+	p.step(perCell, "%s: %s, %s", label, w.Name, t)
+	c := e.measure(ctx, t, w, cl, timeout)
+	if !c.ok() {
+		p.note("  %s | %-55s | %-14s | FAILED: %s", label, w.Name, t, firstOf(c.Err))
+		return c
+	}
+	r := c.rps()
+	cpu := ""
+	if u, ok := cpuOf(c, runtime.NumCPU()); ok {
+		cpu = fmt.Sprintf(" | cpu µs/req server %s tool %s, %.0f%% of ceiling, cores %.0f%% busy",
+			us(u.ServerUS), us(u.ToolUS), 100*u.OfCeiling, 100*u.Busy)
+	}
+	p.note("  %s | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms%s",
+		label, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99(), cpu)
+	return c
+}
+
 func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
 	eps := cl.Endpoints
 	total, retried := w.Smoke, 0

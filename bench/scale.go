@@ -348,16 +348,7 @@ func (e *env) measureRangeBig(ctx context.Context, p *progress, sys system, dir 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.step(perCell, "%s × 3: %s, %s", sys.Name, w.Name, t)
-			c := e.measure(ctx, t, w, cl, runTimeout)
-			e.bigCells[bigCellKey(sys.Key, w.ID, t)] = c
-			if c.ok() {
-				r := c.rps()
-				p.note("  %s ×3 | %-45s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms",
-					sys.Name, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99())
-			} else {
-				p.note("  %s ×3 | %-45s | %-14s | FAILED: %s", sys.Name, w.Name, t, firstOf(c.Err))
-			}
+			e.bigCells[bigCellKey(sys.Key, w.ID, t)] = e.measureNoted(ctx, p, perCell, sys.Name+" ×3", t, w, cl, runTimeout)
 		}
 	}
 	return nil

@@ -316,16 +316,7 @@ func (e *env) measureVariant(ctx context.Context, p *progress, v variant, ct *tl
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			p.step(perCell, "Concord × 3, %s: %s, %s", v.Name, w.Name, t)
-			c := e.measure(ctx, t, w, cl, runTimeout)
-			e.tlsCells[tlsCellKey(v.ID, w.ID, t)] = c
-			if c.ok() {
-				r := c.rps()
-				p.note("  Concord ×3 %-10s | %-45s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms",
-					v.Name, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99())
-			} else {
-				p.note("  Concord ×3 %-10s | %-45s | %-14s | FAILED: %s", v.Name, w.Name, t, firstOf(c.Err))
-			}
+			e.tlsCells[tlsCellKey(v.ID, w.ID, t)] = e.measureNoted(ctx, p, perCell, fmt.Sprintf("Concord ×3 %-10s", v.Name), t, w, cl, runTimeout)
 		}
 	}
 	return nil
