@@ -10,10 +10,7 @@ import (
 
 func BenchmarkPut(b *testing.B) {
 	s := NewStore()
-	keys := make([][]byte, 1<<16)
-	for i := range keys {
-		keys[i] = []byte(fmt.Sprintf("key-%08d", i))
-	}
+	keys := benchKeys(1 << 16)
 	value := make([]byte, 256)
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -22,6 +19,15 @@ func BenchmarkPut(b *testing.B) {
 		w.Put(keys[i&(len(keys)-1)], value, 0)
 		w.End()
 	}
+}
+
+// benchKeys returns the keys loadStore(n) writes, in order.
+func benchKeys(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = []byte(fmt.Sprintf("key-%08d", i))
+	}
+	return keys
 }
 
 func loadStore(n int) *Store {
@@ -95,10 +101,7 @@ func BenchmarkRangeLimit100Of100kHistorical(b *testing.B) {
 // that move a key in and out of the tombstone index.
 func BenchmarkDeletePut(b *testing.B) {
 	s := loadStore(1 << 16)
-	keys := make([][]byte, 1<<16)
-	for i := range keys {
-		keys[i] = []byte(fmt.Sprintf("key-%08d", i))
-	}
+	keys := benchKeys(1 << 16)
 	value := make([]byte, 256)
 	b.ReportAllocs()
 	b.ResetTimer()
