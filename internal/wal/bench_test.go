@@ -9,11 +9,15 @@ import (
 )
 
 // BenchmarkSave measures one Save (one write + one fdatasync) on the real
-// filesystem. Allocations should be zero in steady state.
+// filesystem, with and without zero-ahead. Allocations should be zero in
+// steady state.
 func BenchmarkSave(b *testing.B) {
-	for _, bc := range []struct{ perSave, size int }{{1, 256}, {100, 256}} {
-		b.Run(fmt.Sprintf("entries=%d/size=%d", bc.perSave, bc.size), func(b *testing.B) {
-			w, err := Create(Config{FS: vfs.Default, Dir: b.TempDir()}, []byte("bench"))
+	for _, bc := range []struct {
+		perSave, size int
+		zeroAhead     int64
+	}{{1, 256, 0}, {1, 256, DefaultZeroAhead}, {100, 256, 0}, {100, 256, DefaultZeroAhead}} {
+		b.Run(fmt.Sprintf("entries=%d/size=%d/zeroahead=%d", bc.perSave, bc.size, bc.zeroAhead), func(b *testing.B) {
+			w, err := Create(Config{FS: vfs.Default, Dir: b.TempDir(), ZeroAhead: bc.zeroAhead}, []byte("bench"))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -168,6 +168,13 @@
 //   - ReleaseTo: remove segments oldest first, fsync'ing the directory after
 //     each removal, so a crash leaves a contiguous suffix of the chain.
 //   - Open: torn-tail repair writes zeros and fdatasyncs before any append.
+//   - Zero-ahead (Config.ZeroAhead, zero.go): a goroutine writes zeros over
+//     the next ZeroAhead bytes of the current segment, through a handle of
+//     its own, and fdatasyncs them, whenever less than half of that is left
+//     after the append offset. A Save that would reach a range being zeroed
+//     waits for it; rollover and Close wait for it too. So a Save overwrites
+//     blocks already in the file and its fdatasync carries no metadata.
+//     Nothing depends on the zeros: the data ends at the last complete batch.
 //   - Config.UnsafeNoSync (a deliberate break, for proving the durability
 //     checkers): Save and SaveSnapshotMark write but skip their fdatasync,
 //     so a power loss may take back batches already acknowledged. Rollover

@@ -61,7 +61,7 @@ func checkEntries(t *testing.T, got, want []*raftpb.Entry) {
 }
 
 func testConfig(fs vfs.FS, segSize int64) Config {
-	return Config{FS: fs, Dir: testDir, SegmentSize: segSize}
+	return Config{FS: fs, Dir: testDir, SegmentSize: segSize, ZeroAhead: testZeroAhead}
 }
 
 func mustCreate(t testing.TB, cfg Config, meta string) *WAL {
@@ -197,3 +197,8 @@ func errContains(err error, subs ...string) bool {
 	}
 	return true
 }
+
+// testZeroAhead turns zero-ahead on in every test that uses testConfig, with
+// a window small enough that zeroing runs, overlaps appends and meets
+// rollover many times per test.
+const testZeroAhead = 1 << 10

@@ -54,6 +54,7 @@ func TestUnsafeNoSync(t *testing.T) {
 		fs := &syncCountFS{FS: mem}
 		cfg := testConfig(fs, 1<<20)
 		cfg.UnsafeNoSync = tc.noSync
+		cfg.ZeroAhead = 0 // count the Saves' fdatasyncs alone
 		w := mustCreate(t, cfg, "meta")
 		before := fs.syncData.Load()
 		for i := uint64(1); i <= saves; i++ {

@@ -95,6 +95,8 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		segSize:   cfg.SegmentSize,
 		logger:    cfg.Logger,
 		noSync:    cfg.UnsafeNoSync,
+		zeroAhead: cfg.ZeroAhead,
+		zeroEnd:   int64(len(data)),
 		metadata:  r.metadata,
 		segs:      segs,
 		f:         cur,
@@ -108,6 +110,7 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		hasMark:   r.hasMark,
 	}
 	w.warnNoSync()
+	w.zeroAheadLocked() // w is not shared yet
 	res := &ReadResult{
 		Metadata:  slices.Clone(r.metadata),
 		HardState: r.hs.proto(),

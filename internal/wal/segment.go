@@ -111,6 +111,7 @@ func (w *WAL) cutLocked(seq, firstIndex uint64) error {
 		return w.err
 	}
 
+	w.zeroWaitLocked(-1)
 	if w.f != nil {
 		if err := w.f.Close(); err != nil {
 			w.logger.Warn("wal: close full segment", "file", w.segs[len(w.segs)-1].name, "err", err)
@@ -118,6 +119,7 @@ func (w *WAL) cutLocked(seq, firstIndex uint64) error {
 	}
 	w.f = f
 	w.off = int64(size)
+	w.zeroEnd = int64(size)
 	w.dataStart = int64(size)
 	w.nextBatch++
 	w.segs = append(w.segs, segment{seq: seq, firstIndex: firstIndex, name: name})

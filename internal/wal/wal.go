@@ -76,7 +76,16 @@ type Config struct {
 	// creation, rollover and torn-tail repair still sync, so the segment
 	// chain stays well formed (see doc.go, "fsync rules").
 	UnsafeNoSync bool
+	// ZeroAhead, when positive, is how many bytes after the append offset
+	// a background goroutine keeps written with zeros and synced, so that
+	// an append's fdatasync flushes data only (zero.go). Zero turns it off
+	// (tests on an in-memory filesystem, where it would only cost memory);
+	// the server sets DefaultZeroAhead. Ignored with UnsafeNoSync.
+	ZeroAhead int64
 }
+
+// DefaultZeroAhead is the ZeroAhead the server uses on a real disk.
+const DefaultZeroAhead int64 = 4 << 20
 
 // Validate reports whether c is usable.
 func (c Config) Validate() error {
@@ -87,6 +96,8 @@ func (c Config) Validate() error {
 		return errors.New("wal: Config.Dir is required")
 	case c.SegmentSize < 0:
 		return fmt.Errorf("wal: Config.SegmentSize %d is negative", c.SegmentSize)
+	case c.ZeroAhead < 0:
+		return fmt.Errorf("wal: Config.ZeroAhead %d is negative", c.ZeroAhead)
 	}
 	return nil
 }
@@ -142,6 +153,10 @@ type WAL struct {
 	f         vfs.File  // current segment, open for writing
 	off       int64     // next write offset in f
 	dataStart int64     // end of the current segment's header batch
+
+	zeroAhead int64    // Config.ZeroAhead; 0 once zeroing failed
+	zeroEnd   int64    // f holds data or synced zeros before this offset
+	zeroing   *zeroRun // the zeroing goroutine running, if any
 
 	nextBatch uint32
 	hsWritten hardState // the newest hard state in the files (w.hs may be newer by its commit index)
@@ -205,6 +220,7 @@ func Create(cfg Config, metadata []byte) (*WAL, error) {
 		segSize:   cfg.SegmentSize,
 		logger:    cfg.Logger,
 		noSync:    cfg.UnsafeNoSync,
+		zeroAhead: cfg.ZeroAhead,
 		metadata:  slices.Clone(metadata),
 		nextBatch: 1,
 	}
@@ -212,6 +228,9 @@ func Create(cfg Config, metadata []byte) (*WAL, error) {
 	if err := w.cutLocked(0, 0); err != nil {
 		return nil, err
 	}
+	w.mu.Lock()
+	w.zeroAheadLocked()
+	w.mu.Unlock()
 	return w, nil
 }
 
@@ -377,6 +396,7 @@ func (w *WAL) Close() error {
 		return ErrClosed
 	}
 	w.closed = true
+	w.zeroWaitLocked(-1)
 	if w.f == nil {
 		return nil
 	}
@@ -414,6 +434,7 @@ func (w *WAL) warnNoSync() {
 // writeLocked writes one encoded batch at the current offset and fdatasyncs
 // it (unless UnsafeNoSync). Any failure poisons the WAL.
 func (w *WAL) writeLocked(buf []byte) error {
+	w.zeroWaitLocked(w.off + int64(len(buf)))
 	if _, err := w.f.WriteAt(buf, w.off); err != nil {
 		w.err = fmt.Errorf("wal: write %s: %w", w.segs[len(w.segs)-1].name, err)
 		return w.err
@@ -429,6 +450,7 @@ func (w *WAL) writeLocked(buf []byte) error {
 	}
 	w.off += int64(len(buf))
 	w.nextBatch++
+	w.zeroAheadLocked()
 	return nil
 }
 
