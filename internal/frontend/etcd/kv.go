@@ -26,35 +26,21 @@ func recode(dst, src proto.Message) error {
 }
 
 func (k *kvService) Range(ctx context.Context, r *etcdserverpb.RangeRequest) (*etcdserverpb.RangeResponse, error) {
-	var req command.RangeRequest
-	if err := recode(&req, r); err != nil {
-		return nil, toGRPC(err)
-	}
-	resp, h, err := k.s.Range(ctx, &req)
+	resp, h, err := k.s.Range(ctx, rangeRequest(r))
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	out := &etcdserverpb.RangeResponse{}
-	if err := recode(out, resp); err != nil {
-		return nil, toGRPC(err)
-	}
+	out := rangeResponse(resp)
 	out.Header = header(h)
 	return out, nil
 }
 
 func (k *kvService) Put(ctx context.Context, r *etcdserverpb.PutRequest) (*etcdserverpb.PutResponse, error) {
-	var req command.PutRequest
-	if err := recode(&req, r); err != nil {
-		return nil, toGRPC(err)
-	}
-	resp, h, err := k.s.Put(ctx, &req)
+	resp, h, err := k.s.Put(ctx, putRequest(r))
 	if err != nil {
 		return nil, toGRPC(err)
 	}
-	out := &etcdserverpb.PutResponse{}
-	if err := recode(out, resp); err != nil {
-		return nil, toGRPC(err)
-	}
+	out := putResponse(resp)
 	out.Header = header(h)
 	return out, nil
 }
