@@ -4,12 +4,17 @@ package etcd
 // (raft forwards the proposals). Renewals (LeaseKeepAlive) and TTL queries
 // (LeaseTimeToLive) are answered by the leader only: on another member the
 // server returns a *server.NotLeaderError naming the leader's client URLs,
-// and this file forwards the call there over gRPC — one long-lived
-// forwarding stream per client keepalive stream, reopened when the leader
-// changes. A forwarded call carries forwardedKey metadata, so a member that
-// is no longer the leader answers it with "not leader" instead of forwarding
-// it again; the member that forwarded retries until the new leader answers
-// or forwardBudget runs out. As in etcd, a keepalive response carries the
+// and this file forwards the call there over gRPC, on one cached connection
+// per leader URL. A TTL query goes as LeaseTimeToLive; a renewal goes as
+// one unary call of an internal method (renewMethod), not on a keepalive
+// stream: clients such as etcd's benchmark open a stream per renewal
+// (clientv3's KeepAliveOnce), and a forwarding stream per client stream
+// cost a stream set-up on both members for every renewal. etcd forwards
+// renewals the same way, one request each to the leader's peer URL. A
+// forwarded call carries forwardedKey metadata, so a member that is no
+// longer the leader answers it with "not leader" instead of forwarding it
+// again; the member that forwarded retries until the new leader answers or
+// forwardBudget runs out. As in etcd, a keepalive response carries the
 // header of the member the client talks to, taken before the renewal.
 
 import (
@@ -42,8 +47,9 @@ const (
 
 type leaseService struct {
 	pb.UnimplementedLeaseServer
-	s     *server.Server
-	conns *leaderConns
+	s      *server.Server
+	conns  *leaderConns
+	epochs leaderEpochs
 }
 
 func newLeaseService(s *server.Server, cfg Config) *leaseService {
@@ -72,17 +78,39 @@ func (c *leaderConns) get(rawURL string) (*grpc.ClientConn, error) {
 	return cc, nil
 }
 
-// cancelOn calls cancel if changed closes before stop is called.
-func cancelOn(changed <-chan struct{}, cancel context.CancelFunc) (stop func()) {
-	done := make(chan struct{})
-	go func() {
-		select {
-		case <-changed:
+// leaderEpochs turns the server's leader-change channel into a context that
+// ends when the leader changes, one per channel, so that a forwarded call
+// gives up on a leader this member no longer follows without a goroutine of
+// its own per call.
+type leaderEpochs struct {
+	mu      sync.Mutex
+	changed <-chan struct{}
+	ctx     context.Context
+}
+
+func (e *leaderEpochs) get(changed <-chan struct{}) context.Context {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.changed != changed {
+		ctx, cancel := context.WithCancel(context.Background())
+		go func() {
+			<-changed
 			cancel()
-		case <-done:
-		}
-	}()
-	return func() { close(done) }
+		}()
+		e.changed, e.ctx = changed, ctx
+	}
+	return e.ctx
+}
+
+// forwardCtx is the context of one call forwarded to the leader: marked as
+// forwarded, bounded by forwardTimeout, and cancelled when changed closes.
+func (l *leaseService) forwardCtx(ctx context.Context, changed <-chan struct{}) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithTimeout(forwardContext(ctx), forwardTimeout)
+	stop := context.AfterFunc(l.epochs.get(changed), cancel)
+	return fctx, func() {
+		stop()
+		cancel()
+	}
 }
 
 func isForwarded(ctx context.Context) bool {
@@ -205,10 +233,8 @@ func (l *leaseService) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiv
 		if err != nil {
 			return err
 		}
-		fctx, cancel := context.WithTimeout(forwardContext(ctx), forwardTimeout)
+		fctx, cancel := l.forwardCtx(ctx, changed)
 		defer cancel()
-		stop := cancelOn(changed, cancel)
-		defer stop()
 		resp, err := pb.NewLeaseClient(cc).LeaseTimeToLive(fctx, r)
 		if err == nil {
 			out = resp
@@ -229,8 +255,6 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	if err := l.s.RequireAuthenticated(ctx); err != nil {
 		return toGRPC(err)
 	}
-	fwd := &keepAliveForwarder{conns: l.conns, parent: ctx}
-	defer fwd.close()
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -248,7 +272,7 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 			resp.TTL = ttl
 			return err
 		}, func(leaderURL string, changed <-chan struct{}) error {
-			ttl, err := fwd.renew(leaderURL, req.ID, changed)
+			ttl, err := l.forwardRenew(ctx, leaderURL, req.ID, changed)
 			resp.TTL = ttl
 			return err
 		})
@@ -261,65 +285,68 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	}
 }
 
-// keepAliveForwarder is one client stream's forwarding stream to the
-// leader. It is used by that stream's goroutine only.
-type keepAliveForwarder struct {
-	conns  *leaderConns
-	parent context.Context
-
-	url    string
-	ctx    context.Context // the forwarding stream's; cancel ends it
-	cancel context.CancelFunc
-	stream pb.Lease_LeaseKeepAliveClient
-}
-
-func (f *keepAliveForwarder) close() {
-	if f.cancel != nil {
-		f.cancel()
-	}
-	f.url, f.ctx, f.cancel, f.stream = "", nil, nil, nil
-}
-
-// renew forwards one renewal to the leader at leaderURL and returns its TTL.
-// It gives up when changed closes (another leader) or after forwardTimeout,
-// whether it is still connecting (a frozen leader accepts TCP connections
-// but never completes the HTTP/2 handshake), sending or waiting for the
-// answer: cancelling the forwarding stream's context unblocks all of them.
-func (f *keepAliveForwarder) renew(leaderURL string, id int64, changed <-chan struct{}) (int64, error) {
-	if f.cancel != nil && f.url != leaderURL {
-		f.close()
-	}
-	if f.cancel == nil {
-		f.ctx, f.cancel = context.WithCancel(forwardContext(f.parent))
-		f.url = leaderURL
-	}
-	timer := time.AfterFunc(forwardTimeout, f.cancel)
-	stop := cancelOn(changed, f.cancel)
-	defer func() {
-		timer.Stop()
-		stop()
-	}()
-	if f.stream == nil {
-		cc, err := f.conns.get(leaderURL)
-		if err != nil {
-			f.close()
-			return 0, err
-		}
-		stream, err := pb.NewLeaseClient(cc).LeaseKeepAlive(f.ctx)
-		if err != nil {
-			f.close()
-			return 0, err
-		}
-		f.stream = stream
-	}
-	if err := f.stream.Send(&pb.LeaseKeepAliveRequest{ID: id}); err != nil {
-		f.close()
+// forwardRenew forwards one renewal to the leader at leaderURL and returns
+// its TTL. It gives up when changed closes (another leader) or after
+// forwardTimeout, whether it is still connecting (a frozen leader accepts
+// TCP connections but never completes the HTTP/2 handshake) or waiting for
+// the answer.
+func (l *leaseService) forwardRenew(ctx context.Context, leaderURL string, id int64, changed <-chan struct{}) (int64, error) {
+	cc, err := l.conns.get(leaderURL)
+	if err != nil {
 		return 0, err
 	}
-	resp, err := f.stream.Recv()
-	if err != nil {
-		f.close()
+	fctx, cancel := l.forwardCtx(ctx, changed)
+	defer cancel()
+	resp := new(pb.LeaseKeepAliveResponse)
+	if err := cc.Invoke(fctx, renewMethod, &pb.LeaseKeepAliveRequest{ID: id}, resp); err != nil {
 		return 0, err
 	}
 	return resp.TTL, nil
+}
+
+// The internal method a renewal is forwarded with. It takes and returns
+// etcd's keepalive messages; only members call it (forwardRenew), but like
+// every call on the client port it passes the auth interceptor and needs an
+// authenticated caller (the forwarding member passes the client's token on).
+const (
+	leaseForwardService = "concord.internal.LeaseForward"
+	renewMethod         = "/" + leaseForwardService + "/Renew"
+)
+
+// registerLeaseForward registers renewMethod, served by l, on g.
+func registerLeaseForward(g *grpc.Server, l *leaseService) {
+	g.RegisterService(&grpc.ServiceDesc{
+		ServiceName: leaseForwardService,
+		HandlerType: (*any)(nil),
+		Methods: []grpc.MethodDesc{{
+			MethodName: "Renew",
+			Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
+				req := new(pb.LeaseKeepAliveRequest)
+				if err := dec(req); err != nil {
+					return nil, err
+				}
+				if icpt == nil {
+					return l.renewForwarded(ctx, req)
+				}
+				info := &grpc.UnaryServerInfo{Server: srv, FullMethod: renewMethod}
+				return icpt(ctx, req, info, func(ctx context.Context, r any) (any, error) {
+					return l.renewForwarded(ctx, r.(*pb.LeaseKeepAliveRequest))
+				})
+			},
+		}},
+	}, l)
+}
+
+// renewForwarded answers a renewal another member forwarded. Only the
+// leader renews; any other member says it is not the leader, and the member
+// that forwarded looks for the leader again.
+func (l *leaseService) renewForwarded(ctx context.Context, r *pb.LeaseKeepAliveRequest) (*pb.LeaseKeepAliveResponse, error) {
+	if err := l.s.RequireAuthenticated(ctx); err != nil {
+		return nil, toGRPC(err)
+	}
+	ttl, _, err := l.s.LeaseRenew(ctx, r.ID)
+	if err != nil {
+		return nil, toGRPC(err)
+	}
+	return &pb.LeaseKeepAliveResponse{ID: r.ID, TTL: ttl}, nil
 }
