@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/concord-db/concord/internal/faults"
+	"github.com/concord-db/concord/internal/wal"
 )
 
 // memberFaults applies the fault plane's member rules (pause, clock, disk)
@@ -88,7 +89,14 @@ func (fs faultFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error)
 	return fs.wrap(fs.FS.Create(name, c))
 }
 
+// OpenReadWrite leaves the WAL's zero-ahead writes alone: they only make
+// later fsyncs cheaper, and a disk rule is about the operations a member
+// waits for ("fail the next fsync" must fail a Save, not be spent on a
+// zeroing whose failure only turns zero-ahead off).
 func (fs faultFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	if c == wal.ZeroWriteCategory {
+		return fs.FS.OpenReadWrite(name, c, opts...)
+	}
 	return fs.wrap(fs.FS.OpenReadWrite(name, c, opts...))
 }
 

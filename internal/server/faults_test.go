@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/concord-db/concord/internal/faults"
+	"github.com/concord-db/concord/internal/wal"
 )
 
 type fixedClock struct{ t time.Time }
@@ -110,6 +111,35 @@ func TestFaultFS(t *testing.T) {
 	}
 	if string(data) != "xyzabcabc" {
 		t.Errorf("file holds %q, want %q (3 passing rounds of Write, WriteAt at 0)", data, "xyzabcabc")
+	}
+}
+
+// TestFaultFSSkipsZeroAhead: disk rules act on the WAL's own writes and
+// syncs, not on its zero-ahead goroutine's (opened with
+// wal.ZeroWriteCategory), so "fail the next fsync" is spent on a Save.
+func TestFaultFSSkipsZeroAhead(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mf := newMemberFaults(t, &now)
+	fs := faultFS{FS: vfs.NewMem(), mf: mf}
+	f, err := fs.Create("seg", vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	install(t, mf, faults.Spec{Kind: faults.KindDisk, Member: "1", Mode: faults.DiskFail, Next: 1})
+	z, err := fs.OpenReadWrite("seg", wal.ZeroWriteCategory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer z.Close()
+	if _, err := z.WriteAt(make([]byte, 8), 8); err != nil {
+		t.Errorf("zero-ahead WriteAt = %v, want nil", err)
+	}
+	if err := z.SyncData(); err != nil {
+		t.Errorf("zero-ahead SyncData = %v, want nil (the rule is for the WAL's own fsync)", err)
+	}
+	if err := f.SyncData(); !errors.Is(err, faults.ErrDiskFault) {
+		t.Errorf("WAL SyncData after the zeroing = %v, want the rule's %v", err, faults.ErrDiskFault)
 	}
 }
 

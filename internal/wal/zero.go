@@ -30,6 +30,13 @@ import (
 // zeroBlock is the source of every zero write; never written.
 var zeroBlock [256 << 10]byte
 
+// ZeroWriteCategory is the write category the zeroing goroutine opens the
+// segment with, so that a filesystem wrapper can tell its writes and syncs
+// from the log's own (the server's fault plane counts only the log's: a
+// "fail the next fsync" rule must fail a Save, not a zeroing nobody waits
+// for).
+const ZeroWriteCategory vfs.DiskWriteCategory = "wal-zero-ahead"
+
 // zeroRun is one zeroing goroutine: it writes zeros over [from, to) of the
 // current segment, syncs them, and closes done. err is set before done
 // closes.
@@ -98,7 +105,7 @@ func (w *WAL) reapZeroLocked() {
 // zeroRange writes zeros over [from, to) of the file at path and syncs them,
 // through a handle of its own.
 func zeroRange(fs vfs.FS, path string, from, to int64) error {
-	f, err := fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	f, err := fs.OpenReadWrite(path, ZeroWriteCategory)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
