@@ -37,18 +37,27 @@ func install(t *testing.T, mf *memberFaults, s faults.Spec) {
 	}
 }
 
-// TestFaultFS drives the filesystem wrapper through each disk mode: the
-// injected errors reach the caller as the WAL would see them, and a
-// healed plane lets everything through again.
-func TestFaultFS(t *testing.T) {
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	mf := newMemberFaults(t, &now)
+// faultSegment is a member's fault plane and filesystem wrapper over an
+// in-memory filesystem, with one file created through it (closed at the
+// end of the test).
+func faultSegment(t *testing.T, now *time.Time) (*memberFaults, faultFS, vfs.File) {
+	t.Helper()
+	mf := newMemberFaults(t, now)
 	fs := faultFS{FS: vfs.NewMem(), mf: mf}
 	f, err := fs.Create("seg", vfs.WriteCategoryUnspecified)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
+	t.Cleanup(func() { f.Close() })
+	return mf, fs, f
+}
+
+// TestFaultFS drives the filesystem wrapper through each disk mode: the
+// injected errors reach the caller as the WAL would see them, and a
+// healed plane lets everything through again.
+func TestFaultFS(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	mf, fs, f := faultSegment(t, &now)
 	dir, err := fs.OpenDir("")
 	if err != nil {
 		t.Fatal(err)
@@ -119,13 +128,7 @@ func TestFaultFS(t *testing.T) {
 // wal.ZeroWriteCategory), so "fail the next fsync" is spent on a Save.
 func TestFaultFSSkipsZeroAhead(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	mf := newMemberFaults(t, &now)
-	fs := faultFS{FS: vfs.NewMem(), mf: mf}
-	f, err := fs.Create("seg", vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	mf, fs, f := faultSegment(t, &now)
 	install(t, mf, faults.Spec{Kind: faults.KindDisk, Member: "1", Mode: faults.DiskFail, Next: 1})
 	z, err := fs.OpenReadWrite("seg", wal.ZeroWriteCategory)
 	if err != nil {
@@ -146,13 +149,7 @@ func TestFaultFSSkipsZeroAhead(t *testing.T) {
 // TestFaultFSSlow checks that a slow rule delays syncs, not writes.
 func TestFaultFSSlow(t *testing.T) {
 	now := time.Now()
-	mf := newMemberFaults(t, &now)
-	fs := faultFS{FS: vfs.NewMem(), mf: mf}
-	f, err := fs.Create("seg", vfs.WriteCategoryUnspecified)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	mf, _, f := faultSegment(t, &now)
 	const delay = 30 * time.Millisecond
 	install(t, mf, faults.Spec{Kind: faults.KindDisk, Member: "1", Mode: faults.DiskSlow, Delay: faults.Duration(delay)})
 	start := time.Now()
