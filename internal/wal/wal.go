@@ -78,13 +78,13 @@ type Config struct {
 	UnsafeNoSync bool
 	// ZeroAhead, when positive, is how many bytes after the append offset
 	// a background goroutine keeps written with zeros and synced, so that
-	// an append's fdatasync flushes data only (zero.go). Zero turns it off
-	// (tests on an in-memory filesystem, where it would only cost memory);
-	// the server sets DefaultZeroAhead. Ignored with UnsafeNoSync.
+	// an append's fdatasync flushes data only (zero.go). Zero turns it off.
+	// Ignored with UnsafeNoSync.
 	ZeroAhead int64
 }
 
-// DefaultZeroAhead is the ZeroAhead the server uses on a real disk.
+// DefaultZeroAhead is the ZeroAhead a Concord member uses unless
+// server.Config.WALZeroAheadBytes says otherwise.
 const DefaultZeroAhead int64 = 4 << 20
 
 // Validate reports whether c is usable.
