@@ -178,14 +178,8 @@ func findLine(s, prefix string) (string, bool) {
 // place of the old "Not measured yet" paragraph, else before the first
 // "## Results", else at the end.
 func spliceScaleTargets(page, region string) string {
-	if i := strings.Index(page, scaleTargetsBegin); i >= 0 {
-		if j := strings.Index(page[i:], scaleTargetsEnd); j >= 0 {
-			end := i + j + len(scaleTargetsEnd)
-			if strings.HasPrefix(page[end:], "\n") {
-				end++
-			}
-			return page[:i] + region + page[end:]
-		}
+	if out, ok := replaceBetween(page, scaleTargetsBegin, scaleTargetsEnd, region); ok {
+		return out
 	}
 	if i := strings.Index(page, "\nNot measured yet:"); i >= 0 {
 		end := len(page)

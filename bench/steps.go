@@ -61,17 +61,8 @@ func renderSteps(md string, err error) string {
 // page in place of the previous one between the same markers; a page
 // without them gets it at its end. Nothing else of the page changes.
 func spliceSteps(page, section string) string {
-	if i := strings.Index(page, stepsBegin); i >= 0 {
-		if j := strings.Index(page[i:], stepsEnd); j >= 0 {
-			end := i + j + len(stepsEnd)
-			if strings.HasPrefix(page[end:], "\n") {
-				end++
-			}
-			return page[:i] + section + page[end:]
-		}
+	if out, ok := replaceBetween(page, stepsBegin, stepsEnd, section); ok {
+		return out
 	}
-	if strings.TrimSpace(page) == "" {
-		return "# Benchmarks\n\n" + section
-	}
-	return strings.TrimRight(page, "\n") + "\n\n" + section
+	return appendSection(page, section)
 }

@@ -428,6 +428,34 @@ func renderTLSAuth(e *env) string {
 // for tlsAuthID.
 func spliceSection(page, section string) string { return spliceSectionID(page, tlsAuthID, section) }
 
+// replaceBetween replaces the first region of page that runs from begin to
+// end (both markers included, and the newline after end) with region; ok is
+// false, and page unchanged, when page has no such region.
+func replaceBetween(page, begin, end, region string) (out string, ok bool) {
+	i := strings.Index(page, begin)
+	if i < 0 {
+		return page, false
+	}
+	j := strings.Index(page[i:], end)
+	if j < 0 {
+		return page, false
+	}
+	stop := i + j + len(end)
+	if strings.HasPrefix(page[stop:], "\n") {
+		stop++
+	}
+	return page[:i] + region + page[stop:], true
+}
+
+// appendSection puts section at the end of page, after a blank line; an
+// empty page gets the page title first.
+func appendSection(page, section string) string {
+	if strings.TrimSpace(page) == "" {
+		return "# Benchmarks\n\n" + section
+	}
+	return strings.TrimRight(page, "\n") + "\n\n" + section
+}
+
 // spliceSectionID puts section (markers included, ending in a newline) into
 // page in place of the previous one between the same markers (those of
 // sectionMarkers(id)); a page without them gets it before "## Commands"
@@ -435,20 +463,11 @@ func spliceSection(page, section string) string { return spliceSectionID(page, t
 // the page changes.
 func spliceSectionID(page, id, section string) string {
 	begin, end := sectionMarkers(id)
-	if i := strings.Index(page, begin); i >= 0 {
-		if j := strings.Index(page[i:], end); j >= 0 {
-			end := i + j + len(end)
-			if strings.HasPrefix(page[end:], "\n") {
-				end++
-			}
-			return page[:i] + section + page[end:]
-		}
+	if out, ok := replaceBetween(page, begin, end, section); ok {
+		return out
 	}
 	if i := strings.Index(page, "\n## Commands\n"); i >= 0 {
 		return page[:i+1] + section + "\n" + page[i+1:]
 	}
-	if strings.TrimSpace(page) == "" {
-		return "# Benchmarks\n\n" + section
-	}
-	return strings.TrimRight(page, "\n") + "\n\n" + section
+	return appendSection(page, section)
 }
