@@ -144,20 +144,7 @@ func BenchmarkPutLargeStore(b *testing.B) {
 	s := startTestServer(b, cfg)
 	defer s.Stop()
 	val := make([]byte, 256)
-	const preload, writers = 200_000, 64
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			for i := next.Add(1); i <= preload; i = next.Add(1) {
-				if _, _, err := s.Put(context.Background(), &command.PutRequest{Key: fmt.Appendf(nil, "pre%07d", i), Value: val}); err != nil {
-					b.Error(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
+	putKeys(b, s, "pre", 200_000, 64, val)
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -191,22 +178,29 @@ func BenchmarkLoadKeys(b *testing.B) {
 				cfg.SnapshotLogRatio = ratio
 				cfg.WALSegmentBytes = 0
 				s := startTestServer(b, cfg)
-				var next atomic.Int64
-				var wg sync.WaitGroup
-				for range writers {
-					wg.Go(func() {
-						for i := next.Add(1); i <= keys; i = next.Add(1) {
-							if _, _, err := s.Put(context.Background(), &command.PutRequest{Key: fmt.Appendf(nil, "k%07d", i), Value: val}); err != nil {
-								b.Error(err)
-								return
-							}
-						}
-					})
-				}
-				wg.Wait()
+				putKeys(b, s, "k", keys, writers, val)
 				s.Stop()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*keys), "ns/put")
 		})
 	}
+}
+
+// putKeys puts keys prefix0000001..prefix<n> with value val through s from
+// writers goroutines.
+func putKeys(b *testing.B, s *Server, prefix string, n, writers int, val []byte) {
+	b.Helper()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range writers {
+		wg.Go(func() {
+			for i := next.Add(1); i <= int64(n); i = next.Add(1) {
+				if _, _, err := s.Put(context.Background(), &command.PutRequest{Key: fmt.Appendf(nil, "%s%07d", prefix, i), Value: val}); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
