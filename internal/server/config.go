@@ -84,10 +84,6 @@ type Config struct {
 	// WALSegmentBytes is the preallocated size of a WAL segment (0: the wal
 	// package default). Tests shrink it so rollover runs often.
 	WALSegmentBytes int64
-	// WALZeroAheadBytes is how far ahead of its appends the WAL keeps its
-	// segment written with zeros, so an append's fdatasync flushes data only
-	// (0: wal.DefaultZeroAhead; negative: off, for in-memory filesystems).
-	WALZeroAheadBytes int64
 	// PeerTLS, when non-nil, is the client side of TLS on links to other
 	// members (etcd: --peer-cert-file, --peer-trusted-ca-file, ...). The
 	// peer listener handed to Start is already a TLS listener then.

@@ -94,14 +94,7 @@ type persisted struct {
 // writes every batch but never fdatasyncs it, so a power loss can take back
 // acknowledged writes; snapshot files are still synced).
 func openMemberStorage(cfg Config, logger *slog.Logger, fresh identity) (*diskStorage, *persisted, error) {
-	zero := cfg.WALZeroAheadBytes
-	switch {
-	case zero == 0:
-		zero = wal.DefaultZeroAhead
-	case zero < 0:
-		zero = 0
-	}
-	return openStorageWAL(cfg.FS, cfg.DataDir, wal.Config{SegmentSize: cfg.WALSegmentBytes, UnsafeNoSync: cfg.UnsafeNoFsync, ZeroAhead: zero}, logger, fresh)
+	return openStorageWAL(cfg.FS, cfg.DataDir, wal.Config{SegmentSize: cfg.WALSegmentBytes, UnsafeNoSync: cfg.UnsafeNoFsync, ZeroAhead: wal.DefaultZeroAhead}, logger, fresh)
 }
 
 // openStorageWAL opens (or, when fresh, creates) the member's WAL and

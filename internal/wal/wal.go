@@ -83,8 +83,7 @@ type Config struct {
 	ZeroAhead int64
 }
 
-// DefaultZeroAhead is the ZeroAhead a Concord member uses unless
-// server.Config.WALZeroAheadBytes says otherwise.
+// DefaultZeroAhead is the ZeroAhead every Concord member's WAL uses.
 const DefaultZeroAhead int64 = 4 << 20
 
 // Validate reports whether c is usable.
@@ -228,9 +227,7 @@ func Create(cfg Config, metadata []byte) (*WAL, error) {
 	if err := w.cutLocked(0, 0); err != nil {
 		return nil, err
 	}
-	w.mu.Lock()
-	w.zeroAheadLocked()
-	w.mu.Unlock()
+	w.zeroAheadLocked() // w is not shared yet
 	return w, nil
 }
 
