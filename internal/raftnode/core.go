@@ -189,6 +189,9 @@ type Core struct {
 	snapBytes int64
 	soft      raft.SoftState
 	err       error // sticky: set by the first storage or apply failure
+	// earlyCampaign counts the ticks until a campaign after the leader was
+	// reported down (detect.go); 0: none scheduled.
+	earlyCampaign int
 
 	early, late []*raftpb.Message // reused send buffers
 }
@@ -281,7 +284,10 @@ func NewCore(cfg Config, boot Boot, st Storage, tr Transport, sm StateMachine) (
 }
 
 // Tick advances raft's logical clock by one tick.
-func (c *Core) Tick() { c.rn.Tick() }
+func (c *Core) Tick() {
+	c.rn.Tick()
+	c.tickEarlyCampaign()
+}
 
 // Campaign makes this member start an election now (tests, simulation).
 func (c *Core) Campaign() error { return c.rn.Campaign() }

@@ -107,6 +107,17 @@
 // again from there, so the state machine must be the in-memory one the
 // snapshot restored, not one that survived the restart.
 //
+// # Losing a leader early
+//
+// Core.ReportDown (detect.go) lets a follower act on proof that its
+// leader's process is gone (the transport's refused dial): it forgets the
+// leader (raft's ForgetLeader) and, ranked by id among the surviving
+// voters, campaigns after 1, 3, 5, ... ticks unless a leader appeared. A
+// killed leader is so replaced in about a tick instead of one to two
+// election timeouts. PreVote and CheckQuorum keep it harmless when the
+// report is wrong: followers that still hear the leader ignore the
+// pre-votes, and the leader's next message restores it.
+//
 // # Reads
 //
 // Node.ReadIndex batches: every caller waiting when a round starts shares

@@ -101,6 +101,7 @@ type Node struct {
 
 	reportMu    sync.Mutex // leaf lock
 	unreachable map[uint64]struct{}
+	down        map[uint64]struct{}
 	snapReports map[uint64]bool // id → failed
 
 	leaderMu sync.Mutex // leaf lock
@@ -166,6 +167,7 @@ func StartNode(cfg NodeConfig, boot Boot, st Storage, tr Transport, sm StateMach
 		donec:       make(chan struct{}),
 		nextRctx:    binary.BigEndian.Uint64(seed[:]),
 		unreachable: make(map[uint64]struct{}),
+		down:        make(map[uint64]struct{}),
 		snapReports: make(map[uint64]bool),
 		leaderCh:    make(chan struct{}),
 	}
@@ -302,6 +304,16 @@ func (n *Node) Process(m *raftpb.Message) { n.Step(m) }
 func (n *Node) ReportUnreachable(id uint64) {
 	n.reportMu.Lock()
 	n.unreachable[id] = struct{}{}
+	n.reportMu.Unlock()
+	n.notifyReports()
+}
+
+// ReportDown says id's address refused a connection: its process is not
+// running. A follower of id forgets it and elects a new leader early
+// (detect.go). Never blocks; repeated reports coalesce.
+func (n *Node) ReportDown(id uint64) {
+	n.reportMu.Lock()
+	n.down[id] = struct{}{}
 	n.reportMu.Unlock()
 	n.notifyReports()
 }
@@ -641,11 +653,14 @@ func (n *Node) tickReads() {
 
 func (n *Node) applyReports() {
 	n.reportMu.Lock()
-	unreachable, snaps := n.unreachable, n.snapReports
-	n.unreachable, n.snapReports = make(map[uint64]struct{}), make(map[uint64]bool)
+	unreachable, down, snaps := n.unreachable, n.down, n.snapReports
+	n.unreachable, n.down, n.snapReports = make(map[uint64]struct{}), make(map[uint64]struct{}), make(map[uint64]bool)
 	n.reportMu.Unlock()
 	for id := range unreachable {
 		n.core.ReportUnreachable(id)
+	}
+	for id := range down {
+		n.core.ReportDown(id)
 	}
 	for id, failed := range snaps {
 		n.core.ReportSnapshot(id, failed)

@@ -291,6 +291,11 @@ func (h nodeHandler) ReportUnreachable(id uint64) {
 		n.ReportUnreachable(id)
 	}
 }
+func (h nodeHandler) ReportDown(id uint64) {
+	if n := h.s.nodeRef.Load(); n != nil {
+		n.ReportDown(id)
+	}
+}
 func (h nodeHandler) ReportSnapshot(id uint64, failed bool) {
 	if n := h.s.nodeRef.Load(); n != nil {
 		n.ReportSnapshot(id, failed)

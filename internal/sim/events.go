@@ -42,6 +42,9 @@ type event struct {
 	peer   int  // evReport: the destination the report is about
 	snap   bool // evReport: a MsgSnap outcome (else: unreachable)
 	failed bool // evReport: the MsgSnap was lost
+	// refused (evReport, not snap): the peer's process is down, so its
+	// address refuses connections, as a crashed member's does.
+	refused bool
 
 	client int    // evClient, evTimeout; evWatch: the watcher
 	op     uint64 // evTimeout: the operation it times out

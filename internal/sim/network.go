@@ -119,9 +119,11 @@ func (s *simulation) onDeliver(ev *event) {
 	m := s.members[ev.member]
 	if !m.up {
 		s.tracef("lost n%d->%s %s: %s is down", ev.from+1, m.name, ev.msg.GetType(), m.name)
-		// The sender's transport notices the dead connection.
+		// The sender's transport notices the dead connection, and its
+		// redial is refused (transport.Handler.ReportDown).
+		snap := ev.msg.GetType() == raftpb.MessageType_MsgSnap
 		s.at(s.now+reportLatency, &event{kind: evReport, member: ev.from, inc: ev.fromInc, peer: ev.member,
-			snap: ev.msg.GetType() == raftpb.MessageType_MsgSnap, failed: true})
+			snap: snap, failed: true, refused: !snap})
 		return
 	}
 	if m.paused {
@@ -158,6 +160,9 @@ func (s *simulation) onReport(ev *event) {
 			m.core.ReportSnapshot(peer, ev.failed)
 		} else {
 			m.core.ReportUnreachable(peer)
+			if ev.refused {
+				m.core.ReportDown(peer)
+			}
 		}
 	})
 	if ok {

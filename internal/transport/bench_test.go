@@ -25,6 +25,7 @@ func (h *countingHandler) Process(*raftpb.Message) {
 }
 func (h *countingHandler) ReportUnreachable(uint64)    {}
 func (h *countingHandler) ReportSnapshot(uint64, bool) {}
+func (h *countingHandler) ReportDown(uint64)           {}
 
 // BenchmarkSendBatch measures MsgApp throughput over loopback: one 256-byte
 // entry per message, handed to Send in batches of 64, with at most half a

@@ -186,6 +186,13 @@
 // and must not call back into the Transport. No Handler method is called
 // after Close returns.
 //
+// ReportDown is the transport's part in failure detection: a dial refused
+// at the TCP level (ECONNREFUSED) means the peer's host is up and nothing
+// listens at its address, i.e. its process is gone. A dial that times out,
+// or a handshake refused by a running peer, is only ReportUnreachable. A
+// peer's writer redials a broken stream after MinBackoff/2..MinBackoff, so
+// a killed peer is reported within about that much of its death.
+//
 // # Deviation from the raft v2/v3.5 API shape
 //
 // go.etcd.io/raft/v3 v3.7 generates raftpb with google.golang.org/protobuf:

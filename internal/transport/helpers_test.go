@@ -26,8 +26,10 @@ type snapReport struct {
 type recorder struct {
 	msgs        chan *raftpb.Message
 	unreachable chan uint64
+	down        chan uint64
 	snaps       chan snapReport
 	nUnreach    atomic.Int64
+	nDown       atomic.Int64
 	// onSnap, if set, runs in Process for MsgSnap before it is recorded.
 	onSnap func(m *raftpb.Message)
 }
@@ -36,6 +38,7 @@ func newRecorder() *recorder {
 	return &recorder{
 		msgs:        make(chan *raftpb.Message, 1<<16),
 		unreachable: make(chan uint64, 1024),
+		down:        make(chan uint64, 1024),
 		snaps:       make(chan snapReport, 64),
 	}
 }
@@ -55,6 +58,14 @@ func (r *recorder) ReportUnreachable(id uint64) {
 	r.nUnreach.Add(1)
 	select {
 	case r.unreachable <- id:
+	default:
+	}
+}
+
+func (r *recorder) ReportDown(id uint64) {
+	r.nDown.Add(1)
+	select {
+	case r.down <- id:
 	default:
 	}
 }
@@ -96,6 +107,21 @@ func (r *recorder) waitUnreachable(t testing.TB, id uint64) {
 			}
 		case <-deadline:
 			t.Fatalf("timed out waiting for ReportUnreachable(%d)", id)
+		}
+	}
+}
+
+func (r *recorder) waitDown(t testing.TB, id uint64) {
+	t.Helper()
+	deadline := time.After(waitLimit)
+	for {
+		select {
+		case got := <-r.down:
+			if got == id {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("timed out waiting for ReportDown(%d)", id)
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -107,6 +108,9 @@ func (t *Transport) runPeer(p *peer) {
 				}
 			}
 			t.h.ReportUnreachable(p.id)
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				t.h.ReportDown(p.id)
+			}
 			if !sleep(p.ctx, bo.next(t.jitter())) {
 				return
 			}

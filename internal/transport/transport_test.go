@@ -357,6 +357,40 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	}
 }
 
+// TestPeerDownOnlyWhenRefused checks ReportDown is the failure detector's
+// strong evidence: a peer whose transport is closed refuses our redials and
+// is reported down; a peer that answers the TCP dial but never completes the
+// handshake (as a stopped or overloaded process would) is only unreachable.
+func TestPeerDownOnlyWhenRefused(t *testing.T) {
+	a, b := startMember(t, 1), startMember(t, 2)
+	connect(a, b)
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 0)})
+	b.rec.next(t)
+	if n := a.rec.nDown.Load(); n != 0 {
+		t.Fatalf("ReportDown called %d times while the peer was up", n)
+	}
+	if err := b.tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.rec.waitDown(t, 2)
+
+	// A listener nobody accepts from: the kernel completes the TCP dial, and
+	// the handshake times out.
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer silent.Close()
+	c := startMember(t, 1, func(c *Config) { c.DialTimeout = 20 * time.Millisecond })
+	c.tr.AddPeer(3, silent.Addr().String())
+	for range 3 {
+		c.rec.waitUnreachable(t, 3)
+	}
+	if n := c.rec.nDown.Load(); n != 0 {
+		t.Errorf("ReportDown called %d times for a peer that accepts but does not answer", n)
+	}
+}
+
 func TestClusterIDMismatchRefused(t *testing.T) {
 	a := startMember(t, 1)
 	b := startMember(t, 2, func(c *Config) { c.ClusterID = 0xBAD })

@@ -122,8 +122,10 @@ func TestLeaderKillAndCatchUp(t *testing.T) {
 	killedAt := time.Now()
 	c.Kill(old)
 
-	// A follower campaigns after a randomized timeout in [et, 2et) since the
-	// last heartbeat, and a split vote costs another such round, so 3×et
+	// The followers see the dead leader's address refuse connections and
+	// elect a new one early (TestLeaderKillElectsEarly); should that fail,
+	// a follower campaigns after a randomized timeout in [et, 2et) since
+	// the last heartbeat, and a split vote costs another such round, so 3×et
 	// covers one failed round. The margin adds the polling period (10ms),
 	// one Status round trip per member and scheduling on a loaded 2-core CI
 	// machine running three servers: 500ms.
@@ -186,6 +188,36 @@ func TestLeaderKillAndCatchUp(t *testing.T) {
 			t.Errorf("%s wrote no snapshot after %d writes with --snapshot-count 100", m.Name, 50+afterKill)
 		}
 	}
+}
+
+// TestLeaderKillElectsEarly: after kill -9 of the leader, the followers find
+// its peer address refusing connections, forget it and elect a new leader at
+// once instead of waiting out the election timeout. The timeout here is 3 s,
+// so an election on the timeout could not come before 2.9 s (3 s after the
+// last heartbeat); the early one takes about a tick plus the transport's
+// first redial (well under 0.5 s on an idle machine).
+func TestLeaderKillElectsEarly(t *testing.T) {
+	const et = 3 * time.Second
+	c := NewCluster(t, ClusterOptions{Size: 3, HeartbeatInterval: 100 * time.Millisecond, ElectionTimeout: et})
+	old := c.WaitLeader(10 * et)
+	putKeys(t, c.All(), "before/", 10)
+	oldID := c.MemberID(old)
+
+	killedAt := time.Now()
+	c.Kill(old)
+	newLeader := c.waitNewLeader(old, oldID, 3*et)
+	took := time.Since(killedAt)
+	if newLeader < 0 {
+		t.Fatalf("no new leader %v after killing %s", took, c.Members[old].Name)
+	}
+	t.Logf("%s elected %v after the kill of %s (election timeout %v)", c.Members[newLeader].Name, took, c.Members[old].Name, et)
+	if bound := et / 2; took > bound {
+		t.Errorf("new leader elected after %v, want ≤ %v: the election waited for the timeout", took, bound)
+	}
+	if log := c.Members[newLeader].RunLog(); !strings.Contains(log, "campaigning early") {
+		t.Errorf("new leader %s did not log \"campaigning early\"", c.Members[newLeader].Name)
+	}
+	putKeys(t, c.All(), "after/", 10)
 }
 
 // waitNewLeader polls the members other than old until one reports itself

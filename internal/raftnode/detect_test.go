@@ -1,0 +1,128 @@
+package raftnode
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+func TestCampaignRank(t *testing.T) {
+	for _, tc := range []struct {
+		name             string
+		voters           []uint64
+		self, dead, want uint64
+		voter            bool
+	}{
+		{"lowest survivor first", []uint64{3, 1, 2}, 2, 1, 0, true},
+		{"second survivor", []uint64{3, 1, 2}, 3, 1, 1, true},
+		{"dead leader in the middle", []uint64{1, 2, 3}, 3, 2, 1, true},
+		{"five members", []uint64{10, 20, 30, 40, 50}, 50, 30, 3, true},
+		{"not a voter", []uint64{1, 2, 3}, 4, 1, 3, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := campaignRank(tc.voters, tc.self, tc.dead)
+			if ok != tc.voter || (ok && uint64(got) != tc.want) {
+				t.Errorf("campaignRank(%v, %d, %d) = %d, %v; want %d, %v", tc.voters, tc.self, tc.dead, got, ok, tc.want, tc.voter)
+			}
+		})
+	}
+}
+
+// restOf lists the members other than id.
+func (tn *testNodes) restOf(id uint64) []uint64 {
+	var rest []uint64
+	for other := range tn.nodes {
+		if other != id {
+			rest = append(rest, other)
+		}
+	}
+	return rest
+}
+
+// TestNodeLeaderDownElectsEarly: when the followers are told the leader's
+// address refuses connections, they elect a new leader in one round within
+// a few ticks, long before any election timeout could run out.
+func TestNodeLeaderDownElectsEarly(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := startNodes(t, 3)
+		defer tn.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		old := tn.waitLeader(t, ctx)
+		term := tn.nodes[old].Status().Term
+		rest := tn.restOf(old)
+
+		tn.lb.isolate(old, true)
+		start := time.Now()
+		for _, id := range rest {
+			tn.nodes[id].ReportDown(old)
+		}
+		var lead uint64
+		for lead == 0 || lead == old {
+			changed := tn.nodes[rest[0]].LeaderChanges()
+			if lead = tn.waitLeader(t, ctx, rest...); lead != old {
+				break
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				t.Fatalf("members %v elected no leader after %d was reported down", rest, old)
+			}
+		}
+		took := time.Since(start)
+
+		tick := 10 * time.Millisecond // startNodes' TickInterval
+		timeout := DefaultElectionTicks * tick
+		if took > timeout/2 {
+			t.Errorf("new leader after %v; want within %v (half the election timeout %v)", took, timeout/2, timeout)
+		}
+		if got := tn.nodes[lead].Status().Term; got != term+1 {
+			t.Errorf("new leader's term %d, want %d: more than one election round", got, term+1)
+		}
+		// The first-ranked survivor (lowest id) campaigned and won.
+		if want := min(rest[0], rest[1]); lead != want {
+			t.Errorf("leader %d, want the first-ranked survivor %d", lead, want)
+		}
+		if err := tn.nodes[lead].Propose(ctx, []byte("after=1")); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range rest {
+			tn.waitKey(t, ctx, id, "after", "1")
+		}
+	})
+}
+
+// TestNodeLeaderDownFalseAlarm: a report about a leader that is in fact
+// alive must not disturb it, whichever follower gets it.
+func TestNodeLeaderDownFalseAlarm(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		tn := startNodes(t, 3)
+		defer tn.stop()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		lead := tn.waitLeader(t, ctx)
+		term := tn.nodes[lead].Status().Term
+		for _, id := range tn.restOf(lead) {
+			tn.nodes[id].ReportDown(lead)
+			// Several election timeouts of virtual time.
+			time.Sleep(time.Second)
+			synctest.Wait()
+			if got := tn.waitLeader(t, ctx); got != lead {
+				t.Fatalf("after a false report to %d, leader %d; want %d", id, got, lead)
+			}
+			if got := tn.nodes[lead].Status().Term; got != term {
+				t.Fatalf("after a false report to %d, term %d; want %d", id, got, term)
+			}
+		}
+		// A report naming a follower, or made to the leader, changes nothing.
+		rest := tn.restOf(lead)
+		tn.nodes[rest[0]].ReportDown(rest[1])
+		tn.nodes[lead].ReportDown(rest[0])
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if got := tn.waitLeader(t, ctx); got != lead || tn.nodes[lead].Status().Term != term {
+			t.Errorf("leader %d term %d; want %d term %d", got, tn.nodes[lead].Status().Term, lead, term)
+		}
+	})
+}
