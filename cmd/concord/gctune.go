@@ -4,62 +4,84 @@ import (
 	"context"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
-	"time"
 )
 
 // A Concord member keeps every key and value in its Go heap (there is no
-// page cache behind it, as bbolt's mmap is behind etcd), and Go's default
-// GOGC=100 lets the heap grow to twice the live data between collections:
-// a member holding 400 MB of keys would hold up to 800 MB. tuneGC caps the
-// headroom instead: the collector may let the heap grow by a quarter of the
-// live heap, but never by less than gcMinHeadroom, and never by more than
-// GOGC=100 would. A small member therefore runs exactly as with the
-// default; a large one trades some collector CPU (a few percent of a core
-// while loading a million keys, BenchmarkLoadKeys with GOGC=25) for a
-// resident set close to its data. GOGC in the environment turns it off.
+// page cache behind it, as bbolt's mmap is behind etcd). Go's default,
+// GOGC=100, sizes the collector's headroom by the live heap alone, which is
+// wrong at both ends for a member:
+//
+//   - A small member (a few MB live, as most coordination stores are)
+//     collects every few MB of garbage. Under load every request allocates,
+//     so it ran dozens of collections a second (217 in 3 s of serializable
+//     ranges at 33k/s), each also shrinking idle goroutine stacks that the
+//     next request grows again.
+//   - A large member (400 MB of keys) could hold up to 800 MB.
+//
+// tuneGC sets the headroom to max(gcMinHeadroom, live/gcHeadroomFrac)
+// instead, re-computed right after every collection from the live heap that
+// collection found, so the goal always follows the data: a small member may
+// grow by 64 MiB between collections, a large one by a quarter of its live
+// heap (a few percent of a core more collector CPU while loading a million
+// keys, BenchmarkLoadKeys with GOGC=25). GOGC in the environment turns it
+// off.
 const (
 	gcMinHeadroom  = 64 << 20
 	gcHeadroomFrac = 4 // headroom = live / gcHeadroomFrac
-	gcTuneEvery    = time.Second
 )
 
-// gcPercentFor is the GOGC value tuneGC sets for a live heap of live bytes.
+// gcPercentFor is the GOGC value that gives a live heap of live bytes its
+// headroom.
 func gcPercentFor(live uint64) int {
 	if live == 0 {
 		return 100
 	}
 	headroom := max(uint64(gcMinHeadroom), live/gcHeadroomFrac)
-	return int(min(100, max(100/gcHeadroomFrac, headroom*100/live)))
+	return int(headroom * 100 / live)
 }
 
-// tuneGC adjusts the GC percent every gcTuneEvery until ctx ends, unless
+// gcSentinel is garbage made for the collector to find: a cleanup attached
+// to it runs after the collection that freed it. It holds a pointer so the
+// allocator never packs it into a shared tiny block, which could keep it
+// alive.
+type gcSentinel struct{ _ *byte }
+
+// tuneGC sets the GC percent after every collection until ctx ends, unless
 // GOGC is set in the environment.
 func tuneGC(ctx context.Context, logger *slog.Logger) {
 	if os.Getenv("GOGC") != "" {
 		return
 	}
-	sample := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	go func() {
-		t := time.NewTicker(gcTuneEvery)
-		defer t.Stop()
-		cur := 100
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
-			metrics.Read(sample)
-			if sample[0].Value.Kind() != metrics.KindUint64 {
-				return // not this runtime's metric: leave the default
-			}
-			if p := gcPercentFor(sample[0].Value.Uint64()); p != cur {
-				debug.SetGCPercent(p)
-				logger.Debug("gc percent", "gogc", p, "live_heap_bytes", sample[0].Value.Uint64())
-				cur = p
-			}
-		}
-	}()
+	t := &gcTuner{ctx: ctx, log: logger, cur: 100,
+		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+	t.afterGC()
+}
+
+type gcTuner struct {
+	ctx    context.Context
+	log    *slog.Logger
+	sample []metrics.Sample
+	cur    int // only touched from cleanups, which run one at a time
+}
+
+// afterGC sets the percent for the live heap the last collection found and
+// arms itself for the next collection.
+func (t *gcTuner) afterGC() {
+	if t.ctx.Err() != nil {
+		return
+	}
+	metrics.Read(t.sample)
+	if t.sample[0].Value.Kind() != metrics.KindUint64 {
+		return // not this runtime's metric: leave the default
+	}
+	live := t.sample[0].Value.Uint64()
+	if p := gcPercentFor(live); p != t.cur {
+		debug.SetGCPercent(p)
+		t.log.Debug("gc percent", "gogc", p, "live_heap_bytes", live)
+		t.cur = p
+	}
+	runtime.AddCleanup(new(gcSentinel), func(t *gcTuner) { t.afterGC() }, t)
 }
