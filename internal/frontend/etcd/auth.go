@@ -26,12 +26,8 @@ const authenticateMethod = "/etcdserverpb.Auth/Authenticate"
 
 // tokenFromContext returns the token the client sent, if any.
 func tokenFromContext(ctx context.Context) (string, bool) {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return "", false
-	}
 	for _, key := range []string{rpctypes.TokenFieldNameGRPC, rpctypes.TokenFieldNameSwagger} {
-		if v := md.Get(key); len(v) > 0 && v[0] != "" {
+		if v := metadata.ValueFromIncomingContext(ctx, key); len(v) > 0 && v[0] != "" {
 			return v[0], true
 		}
 	}

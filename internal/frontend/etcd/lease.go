@@ -114,8 +114,7 @@ func (l *leaseService) forwardCtx(ctx context.Context, changed <-chan struct{}) 
 }
 
 func isForwarded(ctx context.Context) bool {
-	md, ok := metadata.FromIncomingContext(ctx)
-	return ok && len(md.Get(forwardedKey)) > 0
+	return len(metadata.ValueFromIncomingContext(ctx, forwardedKey)) > 0
 }
 
 // forwardContext marks a call as forwarded and passes the client's token
