@@ -12,6 +12,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/concord-db/concord/internal/snap"
+	"github.com/concord-db/concord/internal/transport"
 	"github.com/concord-db/concord/internal/wal"
 )
 
@@ -62,14 +63,15 @@ func (d *diskStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
 	return d.wal.SaveSnapshotMark(wal.SnapshotMark{Index: md.GetIndex(), Term: md.GetTerm()})
 }
 
-// snapshotData reads back the data of the snapshot file at index and term,
-// for a MsgSnap the raft core sends without it (raftnode.withoutData).
-func (d *diskStorage) snapshotData(index, term uint64) ([]byte, error) {
-	s, err := d.snap.Load(index, term)
+// snapshotData opens the snapshot file at index and term for the transport
+// to stream to a peer, for a MsgSnap the raft core sends without its data
+// (raftnode.withoutData; transport.Config.SnapshotData).
+func (d *diskStorage) snapshotData(index, term uint64) (transport.SnapshotSource, error) {
+	r, err := d.snap.Open(index, term)
 	if err != nil {
 		return nil, err
 	}
-	return s.GetData(), nil
+	return r, nil
 }
 
 func (d *diskStorage) Release(index uint64) error {

@@ -190,7 +190,70 @@ func TestCorruptFiles(t *testing.T) {
 			if !bytes.Contains([]byte(err.Error()), []byte(fileName(2, 10))) {
 				t.Fatalf("error %q does not name the file", err)
 			}
+			// Streaming fails too: at Open, or at the end of the data.
+			r, err := s.Open(10, 2)
+			if err == nil {
+				_, err = io.ReadAll(r)
+				r.Close()
+			}
+			if !errors.Is(err, ErrCorrupt) || !bytes.Contains([]byte(err.Error()), []byte(fileName(2, 10))) {
+				t.Fatalf("Open and read = %v, want ErrCorrupt naming the file", err)
+			}
 		})
+	}
+}
+
+// TestOpenStreams: Open gives the data Load gives, in pieces as small as
+// the caller reads, with io.EOF only after it; a Purge meanwhile does not
+// disturb a file already open.
+func TestOpenStreams(t *testing.T) {
+	fs := vfs.NewMem()
+	s := mustNew(t, fs)
+	data := make([]byte, 3<<20+17)
+	for i := range data {
+		data[i] = byte(i*7 + i>>11)
+	}
+	want := snapshot(10, 2, string(data))
+	mustSave(t, s, want)
+	mustSave(t, s, snapshot(20, 2, "newer"))
+	r, err := s.Open(10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.Size() != int64(len(data)) || !proto.Equal(r.Metadata(), want.GetMetadata()) {
+		t.Fatalf("Size %d metadata %v, want %d %v", r.Size(), r.Metadata(), len(data), want.GetMetadata())
+	}
+	if err := s.Purge(1); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 100_003)
+	for {
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("Read after %d bytes: %v", len(got), err)
+		}
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("streamed %d bytes that differ from the %d saved", len(got), len(data))
+	}
+	if _, err := s.Open(10, 2); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Open of a purged snapshot = %v, want ErrNotFound", err)
+	}
+	empty := snapshot(30, 3, "")
+	mustSave(t, s, empty)
+	r2, err := s.Open(30, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	if n, err := r2.Read(buf); n != 0 || err != io.EOF || r2.Size() != 0 {
+		t.Errorf("empty snapshot: Read = %d, %v; Size %d", n, err, r2.Size())
 	}
 }
 

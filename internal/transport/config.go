@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -63,9 +64,10 @@ type Config struct {
 	// SnapshotData, when non-nil, supplies the data of a MsgSnap that
 	// carries none: the raft core keeps only snapshot metadata in memory
 	// and the data stays in the snapshot file until a peer needs it. It is
-	// called on the snapshot's own sender goroutine; an error fails that
-	// send (raft retries later, with its newest snapshot).
-	SnapshotData func(index, term uint64) ([]byte, error)
+	// called on the snapshot's own sender goroutine, which reads the source
+	// to io.EOF and closes it; an error, from the call or from a Read, fails
+	// that send (raft retries later, with its newest snapshot).
+	SnapshotData func(index, term uint64) (SnapshotSource, error)
 	// Interceptor, when non-nil, judges every outbound message (MsgSnap
 	// included) before it is queued: the fault plane's hook. See the
 	// package doc's "Fault injection".
@@ -147,4 +149,13 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// SnapshotSource is the data of one snapshot as Config.SnapshotData
+// supplies it: Size bytes, then io.EOF. A source that checks its data (a
+// snapshot file's checksum) reports a failed check as the error of its last
+// Read instead of io.EOF.
+type SnapshotSource interface {
+	io.ReadCloser
+	Size() int64
 }

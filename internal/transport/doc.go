@@ -104,8 +104,11 @@
 // # Snapshot stream
 //
 // A MsgSnap from the raft core carries no data (raftnode keeps none in
-// memory); the sender goroutine reads it through Config.SnapshotData from
-// the snapshot file first, and a failed read is a failed send. After the
+// memory); the sender goroutine streams it from the snapshot file through
+// Config.SnapshotData, 1 MiB at a time, so sending a large state costs the
+// sender one buffer, not a copy of the state. A failed read, including a
+// file that fails its own checksum at its end, aborts the stream before its
+// CRC, so the receiver never acknowledges it: a failed send. After the
 // handshake, the dialer writes:
 //
 //	offset  size field

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -32,12 +33,13 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 // a connection of its own and always ends with exactly one ReportSnapshot.
 func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 	start := time.Now()
-	m, err := t.withSnapshotData(m)
 	log := t.log.With(slog.Uint64("peer", p.id), slog.String("addr", p.addr),
-		slog.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()),
-		slog.Int("bytes", len(m.GetSnapshot().GetData())))
+		slog.Uint64("index", m.GetSnapshot().GetMetadata().GetIndex()))
+	src, err := t.snapshotSource(m)
 	if err == nil {
-		err = t.writeSnapshot(p, m)
+		log = log.With(slog.Int64("bytes", src.Size()))
+		err = t.writeSnapshot(p, m, src)
+		src.Close()
 	}
 	if err != nil {
 		if p.ctx.Err() == nil {
@@ -54,26 +56,29 @@ func (t *Transport) sendSnapshot(p *peer, m *raftpb.Message) {
 	t.h.ReportSnapshot(p.id, false)
 }
 
-// withSnapshotData returns m with its snapshot's data, read through
-// Config.SnapshotData when m carries none. m itself is shared with raft and
-// is never modified.
-func (t *Transport) withSnapshotData(m *raftpb.Message) (*raftpb.Message, error) {
+// snapshotSource returns the data of m's snapshot: the bytes m carries, or,
+// when it carries none, the source Config.SnapshotData opens. m itself is
+// shared with raft and is never modified.
+func (t *Transport) snapshotSource(m *raftpb.Message) (SnapshotSource, error) {
 	sn := m.GetSnapshot()
 	if sn == nil || len(sn.GetData()) > 0 || t.cfg.SnapshotData == nil {
-		return m, nil
+		return bytesSource{bytes.NewReader(sn.GetData())}, nil
 	}
 	md := sn.GetMetadata()
-	data, err := t.cfg.SnapshotData(md.GetIndex(), md.GetTerm())
+	src, err := t.cfg.SnapshotData(md.GetIndex(), md.GetTerm())
 	if err != nil {
-		return m, fmt.Errorf("transport: read snapshot %d: %w", md.GetIndex(), err)
+		return nil, fmt.Errorf("transport: read snapshot %d: %w", md.GetIndex(), err)
 	}
-	m2 := proto.Clone(m).(*raftpb.Message)
-	m2.Snapshot.Data = data
-	return m2, nil
+	return src, nil
 }
 
-// writeSnapshot dials, streams the snapshot and waits for the ack.
-func (t *Transport) writeSnapshot(p *peer, m *raftpb.Message) error {
+// bytesSource is a snapshot whose data is already in memory.
+type bytesSource struct{ *bytes.Reader }
+
+func (bytesSource) Close() error { return nil }
+
+// writeSnapshot dials, streams the snapshot from src and waits for the ack.
+func (t *Transport) writeSnapshot(p *peer, m *raftpb.Message, src SnapshotSource) error {
 	if m.GetSnapshot() == nil {
 		return fmt.Errorf("%w: MsgSnap without a snapshot", ErrBadFrame)
 	}
@@ -82,14 +87,14 @@ func (t *Transport) writeSnapshot(p *peer, m *raftpb.Message) error {
 	if size == 0 || size > t.cfg.MaxMessageBytes {
 		return fmt.Errorf("%w: snapshot header %d bytes, cap %d", ErrFrameTooLarge, size, t.cfg.MaxMessageBytes)
 	}
-	data := m.GetSnapshot().GetData()
+	dataLen := src.Size()
 	buf := make([]byte, 0, frameHeaderLen+size+8)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(size))
 	buf, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(buf, header)
 	if err != nil {
 		return fmt.Errorf("%w: encode snapshot header: %w", ErrBadFrame, err)
 	}
-	buf = binary.BigEndian.AppendUint64(buf, uint64(len(data)))
+	buf = binary.BigEndian.AppendUint64(buf, uint64(dataLen))
 
 	conn, err := t.dial(p.ctx, p.id, p.addr, kindSnapshot)
 	if err != nil {
@@ -109,14 +114,31 @@ func (t *Transport) writeSnapshot(p *peer, m *raftpb.Message) error {
 	if err := write(buf); err != nil {
 		return fmt.Errorf("transport: write snapshot header: %w", err)
 	}
+	// On any error below the deferred Close ends the stream before its
+	// CRC, so the receiver cannot mistake a partial snapshot for a whole.
+	chunk := make([]byte, min(dataLen, snapshotChunk))
 	var crc uint32
-	for off := 0; off < len(data); {
-		end := min(off+snapshotChunk, len(data))
-		if err := write(data[off:end]); err != nil {
-			return fmt.Errorf("transport: write snapshot at byte %d: %w", off, err)
+	var sent int64
+	for sent < dataLen {
+		k, err := src.Read(chunk[:min(int64(len(chunk)), dataLen-sent)])
+		if k > 0 {
+			if err := write(chunk[:k]); err != nil {
+				return fmt.Errorf("transport: write snapshot at byte %d: %w", sent, err)
+			}
+			crc = crc32.Update(crc, crcTable, chunk[:k])
+			sent += int64(k)
 		}
-		crc = crc32.Update(crc, crcTable, data[off:end])
-		off = end
+		if err != nil && (!errors.Is(err, io.EOF) || sent < dataLen) {
+			return fmt.Errorf("transport: read snapshot at byte %d of %d: %w", sent, dataLen, err)
+		}
+	}
+	// The source's verdict on what it gave: a checked source fails here
+	// rather than with io.EOF.
+	if k, err := src.Read(chunk[:cap(chunk)]); k > 0 || !errors.Is(err, io.EOF) {
+		if err == nil {
+			err = fmt.Errorf("%d bytes past the %d it announced", k, dataLen)
+		}
+		return fmt.Errorf("transport: read snapshot end: %w", err)
 	}
 	if err := write(binary.BigEndian.AppendUint32(nil, crc)); err != nil {
 		return fmt.Errorf("transport: write snapshot checksum: %w", err)

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -406,6 +408,78 @@ func TestClusterIDMismatchRefused(t *testing.T) {
 	if !errors.Is(err, ErrRefused) {
 		t.Errorf("dial = %v, want ErrRefused", err)
 	}
+}
+
+// sourceWithVerdict is a SnapshotSource over data whose last Read returns
+// end instead of io.EOF, as a snapshot file failing its checksum does.
+type sourceWithVerdict struct {
+	*bytes.Reader
+	end    error
+	closed *atomic.Bool
+}
+
+func (s sourceWithVerdict) Read(p []byte) (int, error) {
+	n, err := s.Reader.Read(p)
+	if err == io.EOF && s.end != nil {
+		return n, s.end
+	}
+	return n, err
+}
+
+func (s sourceWithVerdict) Close() error { s.closed.Store(true); return nil }
+
+// TestSnapshotStreamedFromSource: a MsgSnap without data is streamed from
+// Config.SnapshotData's source and arrives whole; a source whose end says
+// its data is bad fails the send, and the receiver never sees the message.
+func TestSnapshotStreamedFromSource(t *testing.T) {
+	data := make([]byte, 5<<20+3)
+	for i := range data {
+		data[i] = byte(i ^ i>>9)
+	}
+	var bad atomic.Bool
+	var closed atomic.Bool
+	a := startMember(t, 1, func(c *Config) {
+		c.SnapshotData = func(index, term uint64) (SnapshotSource, error) {
+			if index != 42 || term != 3 {
+				return nil, fmt.Errorf("no snapshot %d/%d", index, term)
+			}
+			var end error
+			if bad.Load() {
+				end = errors.New("crc mismatch")
+			}
+			return sourceWithVerdict{bytes.NewReader(data), end, &closed}, nil
+		}
+	})
+	b := startMember(t, 2)
+	connect(a, b)
+	snap := func() *raftpb.Message {
+		m := msg(raftpb.MsgSnap, 1, 2, 0)
+		m.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+			Index: proto.Uint64(42), Term: proto.Uint64(3),
+			ConfState: &raftpb.ConfState{Voters: []uint64{1, 2}},
+		}}
+		return m
+	}
+
+	a.tr.Send([]*raftpb.Message{snap()})
+	if got := a.rec.nextSnapReport(t); got != (snapReport{2, false}) {
+		t.Fatalf("ReportSnapshot = %+v, want {2 false}", got)
+	}
+	got := b.rec.next(t)
+	if got.GetType() != raftpb.MsgSnap || !bytes.Equal(got.GetSnapshot().GetData(), data) {
+		t.Fatalf("got %v with %d data bytes, want the snapshot's %d", got.GetType(), len(got.GetSnapshot().GetData()), len(data))
+	}
+	if !closed.Load() {
+		t.Error("the source was not closed")
+	}
+
+	bad.Store(true)
+	a.tr.Send([]*raftpb.Message{snap()})
+	if got := a.rec.nextSnapReport(t); got != (snapReport{2, true}) {
+		t.Fatalf("ReportSnapshot = %+v, want {2 true}", got)
+	}
+	a.logs.waitFor(t, "snapshot send failed", "crc mismatch")
+	b.rec.expectNoMessage(t)
 }
 
 func TestLargeSnapshotWhileHeartbeatsFlow(t *testing.T) {
