@@ -29,17 +29,6 @@ func TestCampaignRank(t *testing.T) {
 	}
 }
 
-// restOf lists the members other than id.
-func (tn *testNodes) restOf(id uint64) []uint64 {
-	var rest []uint64
-	for other := range tn.nodes {
-		if other != id {
-			rest = append(rest, other)
-		}
-	}
-	return rest
-}
-
 // TestNodeLeaderDownElectsEarly: when the followers are told the leader's
 // address refuses connections, they elect a new leader in one round within
 // a few ticks, long before any election timeout could run out.
@@ -58,18 +47,7 @@ func TestNodeLeaderDownElectsEarly(t *testing.T) {
 		for _, id := range rest {
 			tn.nodes[id].ReportDown(old)
 		}
-		var lead uint64
-		for lead == 0 || lead == old {
-			changed := tn.nodes[rest[0]].LeaderChanges()
-			if lead = tn.waitLeader(t, ctx, rest...); lead != old {
-				break
-			}
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				t.Fatalf("members %v elected no leader after %d was reported down", rest, old)
-			}
-		}
+		lead := tn.waitNewLeader(t, ctx, old, rest...)
 		took := time.Since(start)
 
 		tick := 10 * time.Millisecond // startNodes' TickInterval

@@ -180,6 +180,34 @@ func (tn *testNodes) waitLeader(t *testing.T, ctx context.Context, ids ...uint64
 	}
 }
 
+// waitNewLeader waits until the given nodes agree on a leader among them
+// other than old (which may still believe it leads).
+func (tn *testNodes) waitNewLeader(t *testing.T, ctx context.Context, old uint64, ids ...uint64) uint64 {
+	t.Helper()
+	for {
+		changed := tn.nodes[ids[0]].LeaderChanges()
+		if lead := tn.waitLeader(t, ctx, ids...); lead != old {
+			return lead
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("members %v elected no leader other than %d: %v", ids, old, ctx.Err())
+		}
+	}
+}
+
+// restOf lists the members other than id.
+func (tn *testNodes) restOf(id uint64) []uint64 {
+	var rest []uint64
+	for other := range tn.nodes {
+		if other != id {
+			rest = append(rest, other)
+		}
+	}
+	return rest
+}
+
 // waitKey waits until member id's state machine holds key=val.
 func (tn *testNodes) waitKey(t *testing.T, ctx context.Context, id uint64, key, val string) {
 	t.Helper()
@@ -293,12 +321,7 @@ func TestNodeReadIndexSurvivesLeaderLoss(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		lead := tn.waitLeader(t, ctx)
-		var rest []uint64
-		for id := range tn.nodes {
-			if id != lead {
-				rest = append(rest, id)
-			}
-		}
+		rest := tn.restOf(lead)
 		tn.lb.isolate(lead, true)
 		// Issued while the leader is unreachable: the round must be retried
 		// with whichever leader comes next.

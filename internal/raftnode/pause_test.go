@@ -45,12 +45,7 @@ func TestNodePause(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		old := tn.waitLeader(t, ctx)
-		var rest []uint64
-		for id := range tn.nodes {
-			if id != old {
-				rest = append(rest, id)
-			}
-		}
+		rest := tn.restOf(old)
 		p := newTestPauser()
 		tn.nodes[old].SetPauser(p)
 		p.set(true, time.Time{})
@@ -59,19 +54,7 @@ func TestNodePause(t *testing.T) {
 
 		// The others still follow the frozen leader until its heartbeats
 		// are missed; wait for them to agree on one of their own.
-		var lead uint64
-		for lead == 0 || lead == old {
-			changed := tn.nodes[rest[0]].LeaderChanges()
-			if l := tn.waitLeader(t, ctx, rest...); l != old {
-				lead = l
-				break
-			}
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				t.Fatalf("members %v elected no leader while %d was paused", rest, old)
-			}
-		}
+		lead := tn.waitNewLeader(t, ctx, old, rest...)
 		if err := tn.nodes[lead].Propose(ctx, []byte("during=1")); err != nil {
 			t.Fatal(err)
 		}
