@@ -62,12 +62,7 @@ func TestNodeLeaderDownElectsEarly(t *testing.T) {
 		if want := min(rest[0], rest[1]); lead != want {
 			t.Errorf("leader %d, want the first-ranked survivor %d", lead, want)
 		}
-		if err := tn.nodes[lead].Propose(ctx, []byte("after=1")); err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range rest {
-			tn.waitKey(t, ctx, id, "after", "1")
-		}
+		tn.put(t, ctx, lead, "after", "1", rest...)
 	})
 }
 

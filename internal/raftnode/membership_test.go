@@ -36,12 +36,7 @@ func TestNodeProgressAndTransferLeadershipTo(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		lead := tn.waitLeader(t, ctx)
-		if err := tn.nodes[lead].Propose(ctx, []byte("a=1")); err != nil {
-			t.Fatal(err)
-		}
-		for id := range tn.nodes {
-			tn.waitKey(t, ctx, id, "a", "1")
-		}
+		tn.put(t, ctx, lead, "a", "1", tn.all()...)
 		pr, err := tn.nodes[lead].Progress(ctx)
 		if err != nil {
 			t.Fatalf("Progress on the leader = %v", err)

@@ -152,10 +152,7 @@ func (tn *testNodes) stop() {
 func (tn *testNodes) waitLeader(t *testing.T, ctx context.Context, ids ...uint64) uint64 {
 	t.Helper()
 	if len(ids) == 0 {
-		ids = []uint64{}
-		for id := range tn.nodes {
-			ids = append(ids, id)
-		}
+		ids = tn.all()
 	}
 	for {
 		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}}
@@ -208,6 +205,27 @@ func (tn *testNodes) restOf(id uint64) []uint64 {
 	return rest
 }
 
+// put proposes key=val through member via and waits until each of ids has
+// applied it.
+func (tn *testNodes) put(t *testing.T, ctx context.Context, via uint64, key, val string, ids ...uint64) {
+	t.Helper()
+	if err := tn.nodes[via].Propose(ctx, []byte(key+"="+val)); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range ids {
+		tn.waitKey(t, ctx, id, key, val)
+	}
+}
+
+// all lists every member's id.
+func (tn *testNodes) all() []uint64 {
+	ids := make([]uint64, 0, len(tn.nodes))
+	for id := range tn.nodes {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
 // waitKey waits until member id's state machine holds key=val.
 func (tn *testNodes) waitKey(t *testing.T, ctx context.Context, id uint64, key, val string) {
 	t.Helper()
@@ -249,10 +267,7 @@ func TestNodeProposeAndLinearizableRead(t *testing.T) {
 
 		// Linearizable read on a follower: a write applied on the leader
 		// before the read began is visible once applied >= ReadIndex.
-		if err := tn.nodes[lead].Propose(ctx, []byte("x=final")); err != nil {
-			t.Fatal(err)
-		}
-		tn.waitKey(t, ctx, lead, "x", "final")
+		tn.put(t, ctx, lead, "x", "final", lead)
 		for id, n := range tn.nodes {
 			idx, err := n.ReadIndex(ctx)
 			if err != nil {
@@ -281,10 +296,7 @@ func TestNodeReadIndexBatching(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		lead := tn.waitLeader(t, ctx)
-		if err := tn.nodes[lead].Propose(ctx, []byte("a=1")); err != nil {
-			t.Fatal(err)
-		}
-		tn.waitKey(t, ctx, lead, "a", "1")
+		tn.put(t, ctx, lead, "a", "1", lead)
 
 		for id, n := range tn.nodes {
 			commit := n.Status().CommitIndex
@@ -355,12 +367,7 @@ func TestNodeTransferLeadership(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		lead := tn.waitLeader(t, ctx)
-		if err := tn.nodes[lead].Propose(ctx, []byte("a=1")); err != nil {
-			t.Fatal(err)
-		}
-		for id := range tn.nodes {
-			tn.waitKey(t, ctx, id, "a", "1")
-		}
+		tn.put(t, ctx, lead, "a", "1", tn.all()...)
 		for id, n := range tn.nodes {
 			if id != lead {
 				if err := n.TransferLeadership(ctx); err != nil {
@@ -378,12 +385,7 @@ func TestNodeTransferLeadership(t *testing.T) {
 		if newLead == lead {
 			t.Fatalf("leader is still %d", lead)
 		}
-		if err := tn.nodes[newLead].Propose(ctx, []byte("b=2")); err != nil {
-			t.Fatal(err)
-		}
-		for id := range tn.nodes {
-			tn.waitKey(t, ctx, id, "b", "2")
-		}
+		tn.put(t, ctx, newLead, "b", "2", tn.all()...)
 	})
 }
 
@@ -394,10 +396,7 @@ func TestNodeSingleMember(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		tn.waitLeader(t, ctx)
-		if err := tn.nodes[1].Propose(ctx, []byte("a=1")); err != nil {
-			t.Fatal(err)
-		}
-		tn.waitKey(t, ctx, 1, "a", "1")
+		tn.put(t, ctx, 1, "a", "1", 1)
 		// A lone voter is its own quorum: ReadIndex answers without a round trip.
 		idx, err := tn.nodes[1].ReadIndex(ctx)
 		if err != nil || idx < tn.nodes[1].Status().AppliedIndex {

@@ -55,12 +55,7 @@ func TestNodePause(t *testing.T) {
 		// The others still follow the frozen leader until its heartbeats
 		// are missed; wait for them to agree on one of their own.
 		lead := tn.waitNewLeader(t, ctx, old, rest...)
-		if err := tn.nodes[lead].Propose(ctx, []byte("during=1")); err != nil {
-			t.Fatal(err)
-		}
-		for _, id := range rest {
-			tn.waitKey(t, ctx, id, "during", "1")
-		}
+		tn.put(t, ctx, lead, "during", "1", rest...)
 		// Well past several election timeouts of virtual time.
 		time.Sleep(time.Second)
 		synctest.Wait()
@@ -83,10 +78,7 @@ func TestNodePause(t *testing.T) {
 		start := time.Now()
 		p.set(true, start.Add(300*time.Millisecond))
 		synctest.Wait()
-		if err := tn.nodes[lead].Propose(ctx, []byte("after=2")); err != nil {
-			t.Fatal(err)
-		}
-		tn.waitKey(t, ctx, follower, "after", "2")
+		tn.put(t, ctx, lead, "after", "2", follower)
 		if d := time.Since(start); d < 300*time.Millisecond {
 			t.Errorf("member applied %v after a 300ms pause began", d)
 		}
