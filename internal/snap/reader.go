@@ -1,7 +1,6 @@
 package snap
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // Reader streams the data of one snapshot file, for sending it to a peer
@@ -55,54 +53,39 @@ func (s *Snapshotter) Open(index, term uint64) (*Reader, error) {
 }
 
 func openReader(f vfs.File, name string, index, term uint64) (*Reader, error) {
-	corrupt := func(format string, args ...any) error {
-		return fmt.Errorf("%w: %s: %s", ErrCorrupt, name, fmt.Sprintf(format, args...))
-	}
+	corrupt := func(err error) error { return fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err) }
 	st, err := f.Stat()
 	if err != nil {
 		return nil, fmt.Errorf("snap: stat %s: %w", name, err)
 	}
 	var h [headerSize]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil {
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, corrupt("file shorter than its header")
-		}
+	if _, err := io.ReadFull(f, h[:]); err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return nil, fmt.Errorf("snap: read %s: %w", name, err)
 	}
-	switch {
-	case !bytes.Equal(h[0:8], magic[:]):
-		return nil, corrupt("bad magic")
-	case le.Uint32(h[8:12]) != formatVersion:
-		return nil, corrupt("unsupported version %d", le.Uint32(h[8:12]))
-	case le.Uint32(h[20:24]) != 0:
-		return nil, corrupt("reserved header bytes not zero")
+	fh, err := parseHeader(h[:], uint64(st.Size()))
+	if err != nil {
+		return nil, corrupt(err)
 	}
-	metaLen := uint64(le.Uint32(h[16:20]))
-	dataLen := le.Uint64(h[24:32])
-	body := uint64(st.Size()) - headerSize
-	if st.Size() < headerSize || metaLen > body || dataLen != body-metaLen {
-		return nil, corrupt("header says %d+%d bytes, file holds %d", metaLen, dataLen, body)
-	}
-	meta := make([]byte, metaLen)
+	meta := make([]byte, fh.metaLen)
 	if _, err := io.ReadFull(f, meta); err != nil {
 		return nil, fmt.Errorf("snap: read %s: %w", name, err)
 	}
-	md := &raftpb.SnapshotMetadata{}
-	if err := proto.Unmarshal(meta, md); err != nil {
-		return nil, corrupt("decode metadata: %v", err)
+	md, err := decodeMeta(meta)
+	if err == nil {
+		err = checkNamed(md, index, term)
 	}
-	if md.GetIndex() != index || md.GetTerm() != term {
-		return nil, corrupt("metadata says index %d term %d", md.GetIndex(), md.GetTerm())
+	if err != nil {
+		return nil, corrupt(err)
 	}
 	crc := crc32.Update(0, crcTable, h[16:32])
 	return &Reader{
 		f:    f,
 		name: name,
 		md:   md,
-		size: int64(dataLen),
-		left: int64(dataLen),
+		size: int64(fh.dataLen),
+		left: int64(fh.dataLen),
 		crc:  crc32.Update(crc, crcTable, meta),
-		want: le.Uint32(h[12:16]),
+		want: fh.crc,
 	}, nil
 }
 

@@ -274,11 +274,11 @@ func (s *Snapshotter) loadLocked(name string, index, term uint64) (*raftpb.Snaps
 		return nil, fmt.Errorf("snap: read %s: %w", name, err)
 	}
 	snap, err := decode(b)
+	if err == nil {
+		err = checkNamed(snap.GetMetadata(), index, term)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, name, err)
-	}
-	if md := snap.GetMetadata(); md.GetIndex() != index || md.GetTerm() != term {
-		return nil, fmt.Errorf("%w: %s: metadata says index %d term %d", ErrCorrupt, name, md.GetIndex(), md.GetTerm())
 	}
 	return snap, nil
 }
@@ -398,36 +398,69 @@ func putHeader(h []byte, meta []byte, dataLen int64, dataCRC uint32) {
 	le.PutUint32(h[12:16], crc32Combine(crc, dataCRC, dataLen))
 }
 
-// decode parses a whole snapshot file. It never panics; Data aliases b.
-func decode(b []byte) (*raftpb.Snapshot, error) {
-	if len(b) < headerSize {
-		return nil, errors.New("file shorter than its header")
+// fileHeader is a file's 32-byte header, parsed.
+type fileHeader struct {
+	metaLen, dataLen uint64
+	crc              uint32 // of every byte from offset 16 to the end
+}
+
+// parseHeader checks a file's header against the file's size; h holds at
+// least its first headerSize bytes.
+func parseHeader(h []byte, fileSize uint64) (fileHeader, error) {
+	if len(h) < headerSize || fileSize < headerSize {
+		return fileHeader{}, errors.New("file shorter than its header")
 	}
-	if !bytes.Equal(b[0:8], magic[:]) {
-		return nil, errors.New("bad magic")
+	if !bytes.Equal(h[0:8], magic[:]) {
+		return fileHeader{}, errors.New("bad magic")
 	}
-	if v := le.Uint32(b[8:12]); v != formatVersion {
-		return nil, fmt.Errorf("unsupported version %d", v)
+	if v := le.Uint32(h[8:12]); v != formatVersion {
+		return fileHeader{}, fmt.Errorf("unsupported version %d", v)
 	}
-	if le.Uint32(b[20:24]) != 0 {
-		return nil, errors.New("reserved header bytes not zero")
+	if le.Uint32(h[20:24]) != 0 {
+		return fileHeader{}, errors.New("reserved header bytes not zero")
 	}
-	metaLen := uint64(le.Uint32(b[16:20]))
-	dataLen := le.Uint64(b[24:32])
-	body := uint64(len(b) - headerSize)
-	if metaLen > body || dataLen != body-metaLen {
-		return nil, fmt.Errorf("header says %d+%d bytes, file holds %d", metaLen, dataLen, body)
+	fh := fileHeader{metaLen: uint64(le.Uint32(h[16:20])), dataLen: le.Uint64(h[24:32]), crc: le.Uint32(h[12:16])}
+	body := fileSize - headerSize
+	if fh.metaLen > body || fh.dataLen != body-fh.metaLen {
+		return fileHeader{}, fmt.Errorf("header says %d+%d bytes, file holds %d", fh.metaLen, fh.dataLen, body)
 	}
-	if crc32.Checksum(b[16:], crcTable) != le.Uint32(b[12:16]) {
-		return nil, errors.New("crc mismatch")
-	}
+	return fh, nil
+}
+
+// decodeMeta decodes a file's metadata.
+func decodeMeta(b []byte) (*raftpb.SnapshotMetadata, error) {
 	md := &raftpb.SnapshotMetadata{}
-	if err := proto.Unmarshal(b[headerSize:headerSize+metaLen], md); err != nil {
+	if err := proto.Unmarshal(b, md); err != nil {
 		return nil, fmt.Errorf("decode metadata: %w", err)
 	}
+	return md, nil
+}
+
+// checkNamed reports whether md is the snapshot at index and term, which
+// the file's name says.
+func checkNamed(md *raftpb.SnapshotMetadata, index, term uint64) error {
+	if md.GetIndex() != index || md.GetTerm() != term {
+		return fmt.Errorf("metadata says index %d term %d", md.GetIndex(), md.GetTerm())
+	}
+	return nil
+}
+
+// decode parses a whole snapshot file. It never panics; Data aliases b.
+func decode(b []byte) (*raftpb.Snapshot, error) {
+	fh, err := parseHeader(b, uint64(len(b)))
+	if err != nil {
+		return nil, err
+	}
+	if crc32.Checksum(b[16:], crcTable) != fh.crc {
+		return nil, errors.New("crc mismatch")
+	}
+	md, err := decodeMeta(b[headerSize : headerSize+fh.metaLen])
+	if err != nil {
+		return nil, err
+	}
 	snap := &raftpb.Snapshot{Metadata: md}
-	if dataLen > 0 {
-		snap.Data = b[headerSize+metaLen:]
+	if fh.dataLen > 0 {
+		snap.Data = b[headerSize+fh.metaLen:]
 	}
 	return snap, nil
 }
