@@ -19,7 +19,6 @@ import (
 const (
 	recvQueueLen     = 4096
 	proposalQueueLen = 1024
-	readQueueLen     = 1024
 )
 
 // Status is a point-in-time view of a Node, safe to read from any goroutine.
@@ -57,14 +56,18 @@ type proposal struct {
 	done chan error // cap 1: the loop never blocks answering
 }
 
-// readWaiter is one ReadIndex caller; done (cap 1) receives the read index.
-type readWaiter struct{ done chan uint64 }
+// readBatch is the ReadIndex callers that share one round: done is closed
+// once index holds the round's answer.
+type readBatch struct {
+	done  chan struct{}
+	index uint64
+}
 
 // readRound is the ReadIndex round in flight.
 type readRound struct {
-	rctx    []byte
-	waiters []*readWaiter
-	ticks   int // ticks since the round started
+	rctx  []byte
+	batch *readBatch
+	ticks int // ticks since the round (or its retry) started
 }
 
 // Node runs a Core on its own goroutine with a real ticker. Every exported
@@ -77,7 +80,7 @@ type Node struct {
 
 	propc     chan proposal
 	recvc     chan *raftpb.Message
-	readc     chan *readWaiter
+	readc     chan struct{} // cap 1: "a batch waits for a round"
 	transferc chan chan uint64
 	callc     chan func(*Core) // membership.go: work run on the loop
 	reportc   chan struct{}    // cap 1: "reports are pending"
@@ -87,12 +90,17 @@ type Node struct {
 	stopOnce  sync.Once
 	err       error // set before donec closes
 
+	// readMu guards nextReads: the callers waiting for the next round. A
+	// caller signals readc only when it opens a new batch, so the loop wakes
+	// once per round rather than once per read.
+	readMu    sync.Mutex
+	nextReads *readBatch
+
 	// Owned by the run goroutine.
-	pendingReads []*readWaiter
-	snapping     bool // a SnapshotJob runs on a goroutine of its own
-	round        *readRound
-	nextRctx     uint64
-	lastLeader   uint64
+	snapping   bool // a SnapshotJob runs on a goroutine of its own
+	round      *readRound
+	nextRctx   uint64
+	lastLeader uint64
 
 	status     atomic.Pointer[Status]
 	readRounds atomic.Uint64
@@ -158,7 +166,7 @@ func StartNode(cfg NodeConfig, boot Boot, st Storage, tr Transport, sm StateMach
 		core:        core,
 		propc:       make(chan proposal, proposalQueueLen),
 		recvc:       make(chan *raftpb.Message, recvQueueLen),
-		readc:       make(chan *readWaiter, readQueueLen),
+		readc:       make(chan struct{}, 1),
 		transferc:   make(chan chan uint64),
 		callc:       make(chan func(*Core)),
 		reportc:     make(chan struct{}, 1),
@@ -248,17 +256,23 @@ func (n *Node) propose(ctx context.Context, p proposal) error {
 // after an election timeout or a leader change), ctx ends, or the Node
 // stops.
 func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
-	w := &readWaiter{done: make(chan uint64, 1)}
-	select {
-	case n.readc <- w:
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	case <-n.donec:
-		return 0, n.stoppedErr()
+	n.readMu.Lock()
+	b := n.nextReads
+	opened := b == nil
+	if opened {
+		b = &readBatch{done: make(chan struct{})}
+		n.nextReads = b
+	}
+	n.readMu.Unlock()
+	if opened {
+		select {
+		case n.readc <- struct{}{}:
+		default: // already signalled
+		}
 	}
 	select {
-	case idx := <-w.done:
-		return idx, nil
+	case <-b.done:
+		return b.index, nil
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-n.donec:
@@ -479,11 +493,8 @@ func (n *Node) run() {
 			for k := len(n.propc); k > 0; k-- {
 				n.proposeOne(<-n.propc)
 			}
-		case w := <-n.readc:
-			n.pendingReads = append(n.pendingReads, w)
-			for k := len(n.readc); k > 0; k-- {
-				n.pendingReads = append(n.pendingReads, <-n.readc)
-			}
+		case <-n.readc:
+			// process starts the round for the waiting batch.
 		case <-n.reportc:
 			n.applyReports()
 		case r := <-n.snapDonec:
@@ -584,9 +595,8 @@ func (n *Node) handleOutput(out Output) {
 		if n.round == nil || !bytes.Equal(rs.RequestCtx, n.round.rctx) {
 			continue // a retried round's late answer
 		}
-		for _, w := range n.round.waiters {
-			w.done <- rs.Index
-		}
+		n.round.batch.index = rs.Index
+		close(n.round.batch.done)
 		n.round = nil
 	}
 	n.applied.advance(out.Applied)
@@ -600,7 +610,7 @@ func (n *Node) handleOutput(out Output) {
 		n.log.Info("leader changed", "leader", fmt.Sprintf("%x", out.SoftState.Lead))
 		if n.round != nil && out.SoftState.Lead != raft.None {
 			// The round may have gone to the old leader; ask the new one.
-			n.retryRound()
+			n.issueRound()
 		}
 	}
 }
@@ -621,24 +631,30 @@ func (n *Node) proposeOne(p proposal) {
 }
 
 func (n *Node) maybeStartRound() {
-	if n.round != nil || len(n.pendingReads) == 0 {
+	if n.round != nil {
 		return
 	}
+	n.readMu.Lock()
+	b := n.nextReads
+	n.nextReads = nil
+	n.readMu.Unlock()
+	if b == nil {
+		return
+	}
+	n.round = &readRound{batch: b}
+	n.issueRound()
+}
+
+// issueRound asks raft for the round in flight under a fresh context; a
+// retry (raft's answer to the old context may never come) keeps the same
+// callers, who all arrived before this request is made.
+func (n *Node) issueRound() {
 	rctx := make([]byte, 8) // raft keeps it; never reuse
 	binary.BigEndian.PutUint64(rctx, n.nextRctx)
 	n.nextRctx++
-	n.round = &readRound{rctx: rctx, waiters: n.pendingReads}
-	n.pendingReads = nil
+	n.round.rctx, n.round.ticks = rctx, 0
 	n.readRounds.Add(1)
 	n.core.ReadIndex(rctx)
-}
-
-// retryRound abandons the round in flight and puts its callers first in
-// line for a fresh one.
-func (n *Node) retryRound() {
-	n.pendingReads = append(n.round.waiters, n.pendingReads...)
-	n.round = nil
-	n.maybeStartRound()
 }
 
 func (n *Node) tickReads() {
@@ -647,7 +663,7 @@ func (n *Node) tickReads() {
 	}
 	n.round.ticks++
 	if n.round.ticks >= n.cfg.Core.ElectionTicks {
-		n.retryRound()
+		n.issueRound()
 	}
 }
 
