@@ -124,9 +124,11 @@
 // one raft ReadIndex round (one heartbeat round on the leader), tagged with
 // an 8-byte request context unique to the round (a per-process random base
 // plus a counter, so a late answer to a previous incarnation's round cannot
-// match). Callers arriving during a round join the next one. A round with no
-// answer after an election timeout, or in flight across a leader change, is
-// re-issued with a fresh context. The returned index is safe for a
+// match). Callers arriving during a round join the next one: they share one
+// batch object, and only the caller that opens a batch wakes the loop, so a
+// busy member's loop wakes once per round rather than once per read. A
+// round with no answer after an election timeout, or in flight across a
+// leader change, is re-issued for the same batch with a fresh context. The returned index is safe for a
 // linearizable read once the applied index reaches it (WaitApplied).
 //
 // # Concurrency
