@@ -56,6 +56,8 @@ func newCollector(m Member) *collector {
 				func(m *server.Metrics) float64 { return float64(m.ProposalsPending) }},
 			{d("etcd_server_proposals_failed_total", "The total number of failed proposals seen."), prometheus.CounterValue,
 				func(m *server.Metrics) float64 { return float64(m.ProposalsFailed) }},
+			{d("concord_raft_read_index_rounds_total", "The total number of raft ReadIndex rounds this member started; each serves every linearizable read waiting when it starts."), prometheus.CounterValue,
+				func(m *server.Metrics) float64 { return float64(m.ReadIndexRounds) }},
 			{d("etcd_mvcc_db_total_size_in_bytes", "Total size of the store in bytes (high-water mark since the last defragmentation)."), prometheus.GaugeValue,
 				func(m *server.Metrics) float64 { return float64(m.DBSize) }},
 			{d("etcd_mvcc_db_total_size_in_use_in_bytes", "Size of the store in use in bytes."), prometheus.GaugeValue,

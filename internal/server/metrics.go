@@ -65,6 +65,7 @@ type Metrics struct {
 	AppliedIndex        uint64
 	ProposalsPending    int
 	ProposalsFailed     uint64 // proposals that ended in an error of the node (timeout, no leader, stopped)
+	ReadIndexRounds     uint64 // raft ReadIndex rounds started, each serving a batch of linearizable reads
 	Revision            int64
 	CompactRevision     int64
 	Keys                int
@@ -97,6 +98,7 @@ func (s *Server) Metrics() Metrics {
 		AppliedIndex:     st.AppliedIndex,
 		ProposalsPending: pending,
 		ProposalsFailed:  s.mt.proposalsFailed.Load(),
+		ReadIndexRounds:  st.ReadIndexRounds,
 		Revision:         store.Rev(),
 		CompactRevision:  store.CompactRev(),
 		Keys:             store.Len(),
