@@ -43,6 +43,10 @@ func TestNodeLeaderDownElectsEarly(t *testing.T) {
 		rest := tn.restOf(old)
 
 		tn.lb.isolate(old, true)
+		// Let what the leader sent before it went away arrive first: a
+		// follower that hears the leader after forgetting it follows it again
+		// (as it must), and the election then waits for the timeout.
+		synctest.Wait()
 		start := time.Now()
 		for _, id := range rest {
 			tn.nodes[id].ReportDown(old)
