@@ -297,14 +297,28 @@ func (c *Core) Campaign() error { return c.rn.Campaign() }
 // are rejected with raft's error and are harmless to ignore.
 func (c *Core) Step(m *raftpb.Message) error { return c.rn.Step(m) }
 
-// Propose appends data to the log if this member leads, or forwards it to
-// the leader. nil means raft took it, not that it will commit: a leader
-// change can still lose it, so callers wait for apply with a timeout.
-// ErrProposalDropped means raft refused it (no leader, leadership transfer
-// in progress, or the uncommitted-size limit). raft keeps data; the caller
-// must not modify it.
-func (c *Core) Propose(data []byte) error {
-	return translate(c.rn.Propose(data))
+// Propose appends one entry per data, in order, to the log if this member
+// leads, or forwards them to the leader: one raft proposal, taken or refused
+// as a whole. Several entries in one proposal cost the leader one append and
+// one MsgApp per follower (and the follower one acknowledgement) instead of
+// one per entry. nil means raft took them, not that they will commit: a
+// leader change can still lose them, so callers wait for apply with a
+// timeout. ErrProposalDropped means raft refused them (no leader, leadership
+// transfer in progress, or the uncommitted-size limit). raft keeps data; the
+// caller must not modify it.
+func (c *Core) Propose(data ...[]byte) error {
+	if len(data) == 0 {
+		return nil // raft panics on an empty proposal
+	}
+	ents := make([]*raftpb.Entry, len(data))
+	for i, d := range data {
+		ents[i] = &raftpb.Entry{Data: d}
+	}
+	return translate(c.rn.Step(&raftpb.Message{
+		Type:    raftpb.MessageType_MsgProp.Enum(),
+		From:    new(c.cfg.ID),
+		Entries: ents,
+	}))
 }
 
 // ProposeConfChange proposes a membership change; it is applied, to raft

@@ -580,6 +580,67 @@ func TestCoreFatalErrors(t *testing.T) {
 	}
 }
 
+// TestCoreProposeBatch: several entries proposed together cost one MsgApp
+// per follower (or one forwarded MsgProp), commit in order, and are dropped
+// together.
+func TestCoreProposeBatch(t *testing.T) {
+	c := newCluster(t, 3, Config{})
+	if err := c.cores[1].Propose([]byte("a=1"), []byte("b=1")); !errors.Is(err, ErrProposalDropped) {
+		t.Fatalf("Propose without leader = %v, want %v", err, ErrProposalDropped)
+	}
+	lead := c.waitLeader()
+	c.proposeN(lead, 0, 3) // followers replicate: each proposal would be sent at once
+	follower := c.ids[0]
+	if follower == lead {
+		follower = c.ids[1]
+	}
+	sent := func(typ raftpb.MessageType, from uint64) (msgs, entries int) {
+		for _, m := range c.queue {
+			if m.GetType() == typ && m.GetFrom() == from {
+				msgs++
+				entries += len(m.GetEntries())
+			}
+		}
+		return msgs, entries
+	}
+	batch := func(prefix string) [][]byte {
+		var b [][]byte
+		for i := range 5 {
+			b = append(b, fmt.Appendf(nil, "%s=%d", prefix, i))
+		}
+		return b
+	}
+
+	if err := c.cores[lead].Propose(batch("x")...); err != nil {
+		t.Fatalf("Propose on leader = %v", err)
+	}
+	c.process()
+	if msgs, ents := sent(raftpb.MessageType_MsgApp, lead); msgs != 2 || ents != 10 {
+		t.Errorf("leader sent %d MsgApp with %d entries, want 2 with 5 each", msgs, ents)
+	}
+	c.stabilize()
+
+	if err := c.cores[follower].Propose(batch("y")...); err != nil {
+		t.Fatalf("Propose on follower = %v", err)
+	}
+	c.process()
+	if msgs, ents := sent(raftpb.MessageType_MsgProp, follower); msgs != 1 || ents != 5 {
+		t.Errorf("follower forwarded %d MsgProp with %d entries, want 1 with 5", msgs, ents)
+	}
+	c.stabilize()
+	c.waitConverged()
+	c.assertSameState()
+	for _, id := range c.ids {
+		st := c.sms[id].state()
+		if st["x"] != "4" || st["y"] != "4" {
+			t.Errorf("member %d has x=%q y=%q, want the last of each batch (4)", id, st["x"], st["y"])
+		}
+	}
+	if err := c.cores[lead].Propose(); err != nil {
+		t.Errorf("empty Propose = %v, want nil", err)
+	}
+}
+
 func TestCoreProposalDropped(t *testing.T) {
 	c := newCluster(t, 3, Config{})
 	// Nobody leads yet: a follower without leader drops proposals.

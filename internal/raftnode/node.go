@@ -488,11 +488,7 @@ func (n *Node) run() {
 				n.step(<-n.recvc)
 			}
 		case p := <-n.propc:
-			// Every proposal queued now goes into the same Ready.
-			n.proposeOne(p)
-			for k := len(n.propc); k > 0; k-- {
-				n.proposeOne(<-n.propc)
-			}
+			n.proposeQueued(p)
 		case <-n.readc:
 			// process starts the round for the waiting batch.
 		case <-n.reportc:
@@ -621,13 +617,40 @@ func (n *Node) step(m *raftpb.Message) {
 	}
 }
 
-// proposeOne runs on the Node's goroutine.
-func (n *Node) proposeOne(p proposal) {
-	if p.cc != nil {
-		p.done <- n.core.ProposeConfChange(p.cc)
-		return
+// proposeQueued proposes first and every proposal queued behind it, so all
+// go into the same Ready. Consecutive normal proposals go to raft as one
+// proposal of several entries (see Core.Propose) and share its outcome; a
+// membership change is proposed on its own, in its place in the order.
+func (n *Node) proposeQueued(first proposal) {
+	var batch []proposal
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		data := make([][]byte, len(batch))
+		for i, p := range batch {
+			data[i] = p.data
+		}
+		err := n.core.Propose(data...)
+		for _, p := range batch {
+			p.done <- err
+		}
+		batch = batch[:0]
 	}
-	p.done <- n.core.Propose(p.data)
+	p := first
+	for k := len(n.propc); ; k-- {
+		if p.cc != nil {
+			flush()
+			p.done <- n.core.ProposeConfChange(p.cc)
+		} else {
+			batch = append(batch, p)
+		}
+		if k == 0 {
+			break
+		}
+		p = <-n.propc
+	}
+	flush()
 }
 
 func (n *Node) maybeStartRound() {
