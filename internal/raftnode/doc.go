@@ -33,8 +33,10 @@
 //
 //	for {
 //	    // inputs: c.Tick() on each tick, c.Step(m) per received message,
-//	    // c.Propose(data) for EVERY queued proposal (one Ready, one fsync
-//	    // carries them all), c.ReadIndex(rctx) per ReadIndex round.
+//	    // c.Propose(data...) with EVERY queued proposal's data (one raft
+//	    // proposal: one append, one MsgApp and one ack per follower; one
+//	    // Ready, one fsync carries them all), c.ReadIndex(rctx) per
+//	    // ReadIndex round.
 //	    for c.HasReady() {
 //	        rd := rn.Ready()
 //	        if leader {
