@@ -619,10 +619,14 @@ func (n *Node) step(m *raftpb.Message) {
 
 // proposeQueued proposes first and every proposal queued behind it, so all
 // go into the same Ready. Consecutive normal proposals go to raft as one
-// proposal of several entries (see Core.Propose) and share its outcome; a
-// membership change is proposed on its own, in its place in the order.
+// proposal of several entries (see Core.Propose) and share its outcome, up
+// to MaxSizePerMsg bytes of data a batch (a follower forwards a batch to the
+// leader as one message, which must stay within the transport's frame
+// limit; a larger proposal goes alone, as before). A membership change is
+// proposed on its own, in its place in the order.
 func (n *Node) proposeQueued(first proposal) {
 	var batch []proposal
+	var size uint64
 	flush := func() {
 		if len(batch) == 0 {
 			return
@@ -635,7 +639,7 @@ func (n *Node) proposeQueued(first proposal) {
 		for _, p := range batch {
 			p.done <- err
 		}
-		batch = batch[:0]
+		batch, size = batch[:0], 0
 	}
 	p := first
 	for k := len(n.propc); ; k-- {
@@ -643,7 +647,11 @@ func (n *Node) proposeQueued(first proposal) {
 			flush()
 			p.done <- n.core.ProposeConfChange(p.cc)
 		} else {
+			if size+uint64(len(p.data)) > n.cfg.Core.MaxSizePerMsg {
+				flush()
+			}
 			batch = append(batch, p)
+			size += uint64(len(p.data))
 		}
 		if k == 0 {
 			break

@@ -28,6 +28,8 @@ type loopback struct {
 	isolated map[uint64]bool
 	hold     bool // queue messages in held instead of delivering them
 	held     []heldMessage
+	// observe, if set, sees every message a member sends (under mu).
+	observe func(from uint64, m *raftpb.Message)
 }
 
 type heldMessage struct {
@@ -61,6 +63,11 @@ type loopbackTransport struct {
 
 func (t loopbackTransport) Send(msgs []*raftpb.Message) {
 	t.lb.mu.Lock()
+	if t.lb.observe != nil {
+		for _, m := range msgs {
+			t.lb.observe(t.from, m)
+		}
+	}
 	from := t.lb.nodes[t.from]
 	cutFrom := t.lb.isolated[t.from]
 	targets := make([]*Node, len(msgs))
