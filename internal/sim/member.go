@@ -71,6 +71,12 @@ type member struct {
 
 	inbox []*event   // deliveries held while paused
 	held  []*opState // client requests held while paused
+	// batch collects the writes of held requests on resume, proposed
+	// together as the server's raft loop proposes what queued while it was
+	// paused (one raft proposal of several entries).
+	batch     []*opState
+	batchData [][]byte
+	batching  bool
 
 	waiters map[uint64]*opState // proposals by command id
 	reads   []*opState          // linearizable reads waiting for ReadIndex / apply

@@ -397,6 +397,7 @@ func (s *simulation) resume(m *member) {
 			s.onReport(ev)
 		}
 	}
+	m.batching = true
 	for _, op := range held {
 		if !m.up {
 			s.failOp(op, false, m.name+" went down")
@@ -405,6 +406,16 @@ func (s *simulation) resume(m *member) {
 		if !op.done {
 			s.serve(m, op)
 		}
+	}
+	m.batching = false
+	ops, data := m.batch, m.batchData
+	m.batch, m.batchData = nil, nil
+	if len(ops) > 0 && m.up {
+		s.tracef("%s proposes %d held writes as one batch", m.name, len(ops))
+		if len(ops) > 1 {
+			s.stats.BatchedProposals++
+		}
+		s.proposeData(m, ops, data)
 	}
 	s.drive(m)
 }

@@ -134,6 +134,7 @@ func TestSeeds(t *testing.T) {
 			total.LeasesExpired += res.Stats.LeasesExpired
 			total.DiskFaults += res.Stats.DiskFaults
 			total.SlowReadies += res.Stats.SlowReadies
+			total.BatchedProposals += res.Stats.BatchedProposals
 			if res.Failed() {
 				failed++
 				report(t, cfg, res)
@@ -141,9 +142,9 @@ func TestSeeds(t *testing.T) {
 		})
 	}
 	el := time.Since(start)
-	t.Logf("%d seeds in %v (%.1f seeds/s, slowest: seed %d in %v): %d events, %d ops, %d acknowledged writes, %d faults, %d crashes, %d leases granted, %d expired, %d disk faults, %d slow-disk readies, %d failed seeds",
+	t.Logf("%d seeds in %v (%.1f seeds/s, slowest: seed %d in %v): %d events, %d ops, %d acknowledged writes, %d faults, %d crashes, %d leases granted, %d expired, %d disk faults, %d slow-disk readies, %d batched proposals, %d failed seeds",
 		*flagSeeds, el.Round(time.Millisecond), float64(*flagSeeds)/el.Seconds(), slowestSeed, slowest.Round(time.Millisecond),
-		total.Events, total.Ops, total.Acknowledged, total.Faults, total.Crashes, total.LeasesGranted, total.LeasesExpired, total.DiskFaults, total.SlowReadies, failed)
+		total.Events, total.Ops, total.Acknowledged, total.Faults, total.Crashes, total.LeasesGranted, total.LeasesExpired, total.DiskFaults, total.SlowReadies, total.BatchedProposals, failed)
 }
 
 // TestReplayIsExact runs seeds twice and compares their traces byte for

@@ -207,12 +207,25 @@ func (s *simulation) propose(m *member, op *opState) {
 	}
 	op.cmdID = cmd.Id
 	m.waiters[cmd.Id] = op
-	if !s.guard(m, "Propose", func() { err = m.core.Propose(data) }) {
+	if m.batching {
+		m.batch, m.batchData = append(m.batch, op), append(m.batchData, data)
+		return
+	}
+	s.proposeData(m, []*opState{op}, [][]byte{data})
+}
+
+// proposeData proposes the commands of ops (data, in the same order) as one
+// raft proposal: all taken or all dropped.
+func (s *simulation) proposeData(m *member, ops []*opState, data [][]byte) {
+	var err error
+	if !s.guard(m, "Propose", func() { err = m.core.Propose(data...) }) {
 		return
 	}
 	if errors.Is(err, raftnode.ErrProposalDropped) {
-		delete(m.waiters, cmd.Id)
-		s.failOp(op, true, "proposal dropped (no leader)")
+		for _, op := range ops {
+			delete(m.waiters, op.cmdID)
+			s.failOp(op, true, "proposal dropped (no leader)")
+		}
 		return
 	}
 	s.drive(m)
