@@ -25,8 +25,10 @@
 //     isolating the leader, one-way cuts, random loss, delays with jitter
 //     (reordering), duplication, crashes of a member or the leader (the
 //     disk keeps exactly what was synced: CrashClone), power loss of every
-//     member at once, pauses (a frozen process whose inbox fills), clock
-//     rate skew, leadership transfers, member replacement (remove one,
+//     member at once, pauses (a frozen process whose inbox fills; the
+//     writes its clients sent meanwhile are proposed as one raft proposal
+//     when it resumes, as the server's raft loop proposes what queued while
+//     it was held up), clock rate skew, leadership transfers, member replacement (remove one,
 //     add a fresh member as a learner, promote it when caught up), and disk
 //     faults (disk.go): a failing disk (EIO on fsync, or ENOSPC) stops the
 //     member when its Ready fails — a crash, restarted from its disk when
