@@ -126,6 +126,26 @@ func (r *recorder) waitDown(t testing.TB, id uint64) {
 	}
 }
 
+// waitSent waits until m's stream to peer id has counted n messages sent
+// (or waitLimit passes) and returns its status.
+func waitSent(t testing.TB, m *member, id uint64, n uint64) PeerStatus {
+	t.Helper()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	deadline := time.After(waitLimit)
+	for {
+		s, _ := m.tr.PeerStatus(id)
+		if s.Sent >= n {
+			return s
+		}
+		select {
+		case <-tick.C:
+		case <-deadline:
+			return s
+		}
+	}
+}
+
 func (r *recorder) expectNoMessage(t testing.TB) {
 	t.Helper()
 	select {

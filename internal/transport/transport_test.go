@@ -255,7 +255,9 @@ func TestBatching(t *testing.T) {
 			t.Fatalf("message %d has index %d", i, m.GetIndex())
 		}
 	}
-	s, _ := a.tr.PeerStatus(2)
+	// The writer counts a batch after its flush returns, which can be just
+	// after the receiver has read it.
+	s := waitSent(t, a, 2, n)
 	if s.Sent != n || s.Dropped != 0 {
 		t.Errorf("PeerStatus = %+v, want Sent %d, Dropped 0", s, n)
 	}
