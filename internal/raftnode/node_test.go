@@ -238,11 +238,15 @@ func (tn *testNodes) waitKey(t *testing.T, ctx context.Context, id uint64, key, 
 	t.Helper()
 	n := tn.nodes[id]
 	for {
+		// Read the applied index before the state: the other way round, an
+		// apply of key between the two reads would leave the wait below for
+		// an apply that never comes.
+		applied := n.Status().AppliedIndex
 		if tn.sms[id].state()[key] == val {
 			return
 		}
 		// Every apply moves the applied index; wait for the next one.
-		if err := n.WaitApplied(ctx, n.Status().AppliedIndex+1); err != nil {
+		if err := n.WaitApplied(ctx, applied+1); err != nil {
 			t.Fatalf("member %d never applied %s=%s: %v", id, key, val, err)
 		}
 	}
