@@ -214,73 +214,97 @@ func (s *Server) LeaseRevoke(ctx context.Context, id int64) (Header, error) {
 // ErrNoLeader. It may wait for a checkpoint to commit (see the file
 // comment).
 func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, Header, error) {
+	ttls, h, err := s.LeaseRenewMany(ctx, []int64{id})
+	if err != nil {
+		return 0, h, err
+	}
+	return ttls[0], h, nil
+}
+
+// LeaseRenewMany renews several leases at once, as LeaseRenew does each:
+// ttls[i] answers ids[i]. They are renewed under one lock and wait for at
+// most one checkpoint round and one ReadIndex round together, so a member
+// forwarding the renewals that reached it meanwhile (the etcd front-end)
+// costs the leader one call, not one per lease. An error answers them all.
+func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Header, error) {
 	h := s.header(s.applier.Store().Rev())
 	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
 	defer cancel()
-	for attempt := 0; ; attempt++ {
+	ttls := make([]int64, len(ids))
+	todo := ids
+	var at []int // where todo's entries answer, once todo is a retry
+	for linearized := false; ; {
 		if err := s.awaitPrimary(ctx); err != nil {
-			return 0, h, err
+			return nil, h, err
 		}
-		ttl, wait, outcome := s.leases().renew(id)
-		switch {
-		case outcome == renewNotPrimary:
-			continue // demoted meanwhile: awaitPrimary says where to go
-		case outcome == renewUnknown && attempt == 0:
-			// Granted through another member and not applied here yet?
-			if err := s.linearize(ctx); err != nil {
-				return 0, h, err
+		k := s.leases()
+		unknown, wait, primary := k.renewMany(todo, func(i int, ttl time.Duration) {
+			if at != nil {
+				i = at[i]
 			}
-			continue
-		case outcome != renewOK:
-			return 0, h, nil
+			ttls[i] = int64(ttl / time.Second)
+		})
+		if !primary {
+			continue // demoted meanwhile: awaitPrimary says where to go
 		}
 		if wait != nil {
-			s.leases().wake()
+			k.wake()
 			select {
 			case err := <-wait:
 				if err != nil {
-					return 0, h, err
+					return nil, h, err
 				}
 			case <-ctx.Done():
-				return 0, h, s.nodeErr(ctx, ctx.Err())
+				return nil, h, s.nodeErr(ctx, ctx.Err())
 			}
 		}
-		return int64(ttl / time.Second), h, nil
+		if len(unknown) == 0 || linearized {
+			return ttls, h, nil // unknown after a linearize: 0
+		}
+		// Granted through another member and not applied here yet?
+		if err := s.linearize(ctx); err != nil {
+			return nil, h, err
+		}
+		linearized = true
+		retry := make([]int64, len(unknown))
+		for j, i := range unknown {
+			retry[j] = todo[i]
+		}
+		todo, at = retry, unknown
 	}
 }
 
-type renewOutcome int
-
-const (
-	renewOK renewOutcome = iota
-	renewNotPrimary
-	renewUnknown // the Lessor does not know the lease
-	renewExpired // known but expired: its revocation is pending
-)
-
-// renew renews id on the primary Lessor; wait is non-nil when the renewal
-// must be in a committed checkpoint before it is acknowledged.
-func (k *leaseKeeper) renew(id int64) (ttl time.Duration, wait chan error, outcome renewOutcome) {
+// renewMany renews ids on the primary Lessor and calls set(i, ttl) for each
+// one renewed (an expired lease is left at 0). It returns the positions of
+// the leases it does not track, and a channel for the next checkpoint round
+// when one of them moved too far ahead of what followers know (registered
+// under the same lock, so the round that takes them answers it). primary is
+// false, and nothing renewed, if this member no longer leads.
+func (k *leaseKeeper) renewMany(ids []int64, set func(i int, ttl time.Duration)) (unknown []int, wait chan error, primary bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.lessor.Primary() {
-		return 0, nil, renewNotPrimary
+		return nil, nil, false
 	}
 	now := k.clock.Now()
-	if _, tracked := k.lessor.Remaining(now, id); !tracked {
-		return 0, nil, renewUnknown
-	}
-	ttl, checkpoint, ok := k.lessor.Renew(now, id)
-	if !ok {
-		return 0, nil, renewExpired
+	checkpoint := false
+	for i, id := range ids {
+		if _, tracked := k.lessor.Remaining(now, id); !tracked {
+			unknown = append(unknown, i)
+			continue
+		}
+		ttl, cp, ok := k.lessor.Renew(now, id)
+		if !ok {
+			continue // expired: TTL 0
+		}
+		checkpoint = checkpoint || cp
+		set(i, ttl)
 	}
 	if checkpoint {
-		// Registered with the renewal, under one lock, so the checkpoint
-		// round that takes this lease also answers this waiter.
 		wait = make(chan error, 1)
 		k.waiters = append(k.waiters, wait)
 	}
-	return ttl, wait, renewOK
+	return unknown, wait, true
 }
 
 // LeaseTimeToLive reports a lease's remaining and granted TTL (and keys).

@@ -156,6 +156,44 @@ func TestLeaseLifecycle(t *testing.T) {
 	}
 }
 
+// TestLeaseRenewMany: a batch of renewals answers each lease as LeaseRenew
+// would (granted TTL, 0 for unknown or expired, duplicates answered twice)
+// and waits for the one checkpoint that carries those renewed far ahead.
+func TestLeaseRenewMany(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	s := leaseServer(t, vfs.NewMem(), clock)
+	ctx := context.Background()
+	for _, g := range []struct{ id, ttl int64 }{{10, 5}, {11, 30}, {12, 2}} {
+		if _, _, err := s.LeaseGrant(ctx, g.id, g.ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// 12 expires; 10 and 11 are renewed 3.5 s after their grant, far ahead
+	// of what followers know, so both need the checkpoint.
+	clock.Advance(3500 * time.Millisecond)
+	eventually(t, "lease 12 revoked", func() bool {
+		s.leases().wake()
+		_, ok := s.applier.Lease(12, false)
+		return !ok
+	})
+	ids := []int64{10, 99, 11, 12, 10}
+	ttls, h, err := s.LeaseRenewMany(ctx, ids)
+	if err != nil || !slices.Equal(ttls, []int64{5, 0, 30, 0, 5}) || h.MemberID != s.ID() {
+		t.Fatalf("LeaseRenewMany(%v) = %v, %+v, %v; want [5 0 30 0 5]", ids, ttls, h, err)
+	}
+	for _, c := range []struct {
+		id   int64
+		want int64
+	}{{10, 5000}, {11, 30000}} {
+		if l, _ := s.applier.Lease(c.id, false); l.RemainingMs != c.want {
+			t.Errorf("lease %d after the batch: table has remaining %dms, want %d (checkpointed)", c.id, l.RemainingMs, c.want)
+		}
+	}
+	if ttls, _, err := s.LeaseRenewMany(ctx, nil); err != nil || len(ttls) != 0 {
+		t.Errorf("LeaseRenewMany(nil) = %v, %v", ttls, err)
+	}
+}
+
 // TestLeaseRestart: leases and their remaining time survive a restart (WAL
 // replay and snapshots), and expiry continues from the checkpoint.
 func TestLeaseRestart(t *testing.T) {

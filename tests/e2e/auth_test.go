@@ -327,6 +327,7 @@ func runAuthChecks(t *testing.T, ac authCluster) {
 
 	checkAlice(t, eps, root)
 	checkMaintenance(t, eps, root)
+	checkLeaseRenewals(t, eps, root)
 
 	// Bad credentials, and tokens that are not tokens.
 	for _, cred := range [][2]string{{"alice", wrongPassword}, {"nobody", wrongPassword}} {
@@ -689,6 +690,35 @@ type etcdRefMember struct {
 	clientAddr string
 	cmd        *exec.Cmd
 	done       chan struct{}
+}
+
+// checkLeaseRenewals: renewals of one lease by root and alice at once, ten
+// streams each through every member, are all answered. A follower forwards
+// them to the leader with each client's token (Concord groups those that
+// arrive together by token), and renewing needs no key permission.
+func checkLeaseRenewals(t *testing.T, eps []string, root *clientv3.Client) {
+	t.Helper()
+	g, err := root.Grant(reqCtx(t), 60)
+	if err != nil {
+		t.Fatalf("Grant as root: %v", err)
+	}
+	var wg sync.WaitGroup
+	for _, ep := range eps {
+		for _, user := range [][2]string{{"root", rootPassword}, {"alice", alicePassword}} {
+			cli := mustAuthClient(t, []string{ep}, user[0], user[1])
+			for range 10 {
+				wg.Go(func() {
+					if ka, err := cli.KeepAliveOnce(reqCtx(t), g.ID); err != nil || ka.TTL != 60 {
+						t.Errorf("KeepAliveOnce as %s via %s = %v, %v; want TTL 60", user[0], ep, ka, err)
+					}
+				})
+			}
+		}
+	}
+	wg.Wait()
+	if _, err := root.Revoke(reqCtx(t), g.ID); err != nil {
+		t.Errorf("Revoke as root: %v", err)
+	}
 }
 
 // etcdRef is a cluster of real etcd members for TestAuthEtcdReference.

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -203,6 +204,44 @@ func TestLeaseAPI(t *testing.T) {
 		t.Errorf("keepalive via follower %s = %+v, want TTL 10 and a header", c.Members[follower].Name, r)
 	} else if r.Header.MemberId != c.MemberID(follower) {
 		t.Errorf("keepalive via follower: header member %x, want the follower's %x", r.Header.MemberId, c.MemberID(follower))
+	}
+
+	// Many renewals through the follower at once, each on a stream of its
+	// own (the follower forwards those that arrive together as one call):
+	// each answers its own lease, an unknown one with TTL 0.
+	var ids []int64
+	for i := range 30 {
+		gi, err := cli.Grant(reqCtx(t), int64(10+i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, int64(gi.ID))
+	}
+	ids = append(ids, 0x0dd)
+	var wg sync.WaitGroup
+	for round := range 5 {
+		for i, id := range ids {
+			wg.Go(func() {
+				want := int64(10 + i)
+				if id == 0x0dd {
+					want = 0
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+				defer cancel()
+				stream, err := pb.NewLeaseClient(c.Client(follower).ActiveConnection()).LeaseKeepAlive(ctx)
+				if err == nil {
+					err = stream.Send(&pb.LeaseKeepAliveRequest{ID: id})
+				}
+				var r *pb.LeaseKeepAliveResponse
+				if err == nil {
+					r, err = stream.Recv()
+				}
+				if err != nil || r.ID != id || r.TTL != want {
+					t.Errorf("round %d: concurrent keepalive of %x via follower = %v, %v; want TTL %d", round, id, r, err, want)
+				}
+			})
+		}
+		wg.Wait()
 	}
 
 	// Revoke deletes every key in one revision, one DELETE event each.

@@ -5,13 +5,13 @@ package etcd
 // (LeaseTimeToLive) are answered by the leader only: on another member the
 // server returns a *server.NotLeaderError naming the leader's client URLs,
 // and this file forwards the call there over gRPC, on one cached connection
-// per leader URL. A TTL query goes as LeaseTimeToLive; a renewal goes as
-// one unary call of an internal method (renewMethod), not on a keepalive
-// stream: clients such as etcd's benchmark open a stream per renewal
-// (clientv3's KeepAliveOnce), and a forwarding stream per client stream
-// cost a stream set-up on both members for every renewal. etcd forwards
-// renewals the same way, one request each to the leader's peer URL. A
-// forwarded call carries forwardedKey metadata, so a member that is no
+// per leader URL. A TTL query goes as LeaseTimeToLive; renewals go in
+// batches, as unary calls of an internal method (renew.go), not on a
+// keepalive stream: clients such as etcd's benchmark open a stream per
+// renewal (clientv3's KeepAliveOnce), and a forwarding stream per client
+// stream cost a stream set-up on both members for every renewal. (etcd
+// forwards each renewal as one request of its own to the leader's peer URL.)
+// A forwarded call carries forwardedKey metadata, so a member that is no
 // longer the leader answers it with "not leader" instead of forwarding it
 // again; the member that forwarded retries until the new leader answers or
 // forwardBudget runs out. As in etcd, a keepalive response carries the
@@ -47,13 +47,16 @@ const (
 
 type leaseService struct {
 	pb.UnimplementedLeaseServer
-	s      *server.Server
-	conns  *leaderConns
-	epochs leaderEpochs
+	s        *server.Server
+	conns    *leaderConns
+	epochs   leaderEpochs
+	renewals renewForwarder
 }
 
 func newLeaseService(s *server.Server, cfg Config) *leaseService {
-	return &leaseService{s: s, conns: &leaderConns{tls: cfg.MemberTLS, conns: make(map[string]*grpc.ClientConn)}}
+	l := &leaseService{s: s, conns: &leaderConns{tls: cfg.MemberTLS, conns: make(map[string]*grpc.ClientConn)}}
+	l.renewals = renewForwarder{call: l.callRenewBatch, lanes: make(map[renewLane]*renewBatch)}
+	return l
 }
 
 // leaderConns caches one client connection per leader URL; members are few
@@ -102,10 +105,11 @@ func (e *leaderEpochs) get(changed <-chan struct{}) context.Context {
 	return e.ctx
 }
 
-// forwardCtx is the context of one call forwarded to the leader: marked as
+// forwardCtx is the context of one call forwarded to the leader on behalf
+// of a client whose token is token (see forwardContext): marked as
 // forwarded, bounded by forwardTimeout, and cancelled when changed closes.
-func (l *leaseService) forwardCtx(ctx context.Context, changed <-chan struct{}) (context.Context, context.CancelFunc) {
-	fctx, cancel := context.WithTimeout(forwardContext(ctx), forwardTimeout)
+func (l *leaseService) forwardCtx(ctx context.Context, token string, changed <-chan struct{}) (context.Context, context.CancelFunc) {
+	fctx, cancel := context.WithTimeout(forwardContext(ctx, token), forwardTimeout)
 	stop := context.AfterFunc(l.epochs.get(changed), cancel)
 	return fctx, func() {
 		stop()
@@ -122,12 +126,11 @@ func isForwarded(ctx context.Context) bool {
 // forwarding it. (An identity from a client certificate cannot be passed
 // on: such clients get their TTL queries with keys answered only by the
 // leader they are connected to.)
-func forwardContext(ctx context.Context) context.Context {
-	ctx = metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
-	if tok, ok := tokenFromContext(ctx); ok {
-		ctx = metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok)
+func forwardContext(ctx context.Context, token string) context.Context {
+	if token == "" {
+		return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1")
 	}
-	return ctx
+	return metadata.AppendToOutgoingContext(ctx, forwardedKey, "1", rpctypes.TokenFieldNameGRPC, token)
 }
 
 // leaderCall runs local (a leader-only server call) and, while it says
@@ -232,7 +235,8 @@ func (l *leaseService) LeaseTimeToLive(ctx context.Context, r *pb.LeaseTimeToLiv
 		if err != nil {
 			return err
 		}
-		fctx, cancel := l.forwardCtx(ctx, changed)
+		token, _ := tokenFromContext(ctx)
+		fctx, cancel := l.forwardCtx(ctx, token, changed)
 		defer cancel()
 		resp, err := pb.NewLeaseClient(cc).LeaseTimeToLive(fctx, r)
 		if err == nil {
@@ -254,6 +258,7 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	if err := l.s.RequireAuthenticated(ctx); err != nil {
 		return toGRPC(err)
 	}
+	token, _ := tokenFromContext(ctx)
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -271,7 +276,7 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 			resp.TTL = ttl
 			return err
 		}, func(leaderURL string, changed <-chan struct{}) error {
-			ttl, err := l.forwardRenew(ctx, leaderURL, req.ID, changed)
+			ttl, err := l.renewals.renew(ctx, renewLane{leaderURL, token}, changed, req.ID)
 			resp.TTL = ttl
 			return err
 		})
@@ -282,70 +287,4 @@ func (l *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 			return err
 		}
 	}
-}
-
-// forwardRenew forwards one renewal to the leader at leaderURL and returns
-// its TTL. It gives up when changed closes (another leader) or after
-// forwardTimeout, whether it is still connecting (a frozen leader accepts
-// TCP connections but never completes the HTTP/2 handshake) or waiting for
-// the answer.
-func (l *leaseService) forwardRenew(ctx context.Context, leaderURL string, id int64, changed <-chan struct{}) (int64, error) {
-	cc, err := l.conns.get(leaderURL)
-	if err != nil {
-		return 0, err
-	}
-	fctx, cancel := l.forwardCtx(ctx, changed)
-	defer cancel()
-	resp := new(pb.LeaseKeepAliveResponse)
-	if err := cc.Invoke(fctx, renewMethod, &pb.LeaseKeepAliveRequest{ID: id}, resp); err != nil {
-		return 0, err
-	}
-	return resp.TTL, nil
-}
-
-// The internal method a renewal is forwarded with. It takes and returns
-// etcd's keepalive messages; only members call it (forwardRenew), but like
-// every call on the client port it passes the auth interceptor and needs an
-// authenticated caller (the forwarding member passes the client's token on).
-const (
-	leaseForwardService = "concord.internal.LeaseForward"
-	renewMethod         = "/" + leaseForwardService + "/Renew"
-)
-
-// registerLeaseForward registers renewMethod, served by l, on g.
-func registerLeaseForward(g *grpc.Server, l *leaseService) {
-	g.RegisterService(&grpc.ServiceDesc{
-		ServiceName: leaseForwardService,
-		HandlerType: (*any)(nil),
-		Methods: []grpc.MethodDesc{{
-			MethodName: "Renew",
-			Handler: func(srv any, ctx context.Context, dec func(any) error, icpt grpc.UnaryServerInterceptor) (any, error) {
-				req := new(pb.LeaseKeepAliveRequest)
-				if err := dec(req); err != nil {
-					return nil, err
-				}
-				if icpt == nil {
-					return l.renewForwarded(ctx, req)
-				}
-				info := &grpc.UnaryServerInfo{Server: srv, FullMethod: renewMethod}
-				return icpt(ctx, req, info, func(ctx context.Context, r any) (any, error) {
-					return l.renewForwarded(ctx, r.(*pb.LeaseKeepAliveRequest))
-				})
-			},
-		}},
-	}, l)
-}
-
-// renewForwarded answers a renewal another member forwarded. Only the
-// leader renews; any other member says it is not the leader, and the member
-// that forwarded looks for the leader again.
-func (l *leaseService) renewForwarded(ctx context.Context, r *pb.LeaseKeepAliveRequest) (*pb.LeaseKeepAliveResponse, error) {
-	if err := l.s.RequireAuthenticated(ctx); err != nil {
-		return nil, toGRPC(err)
-	}
-	ttl, _, err := l.s.LeaseRenew(ctx, r.ID)
-	if err != nil {
-		return nil, toGRPC(err)
-	}
-	return &pb.LeaseKeepAliveResponse{ID: r.ID, TTL: ttl}, nil
 }
