@@ -301,6 +301,15 @@ func (a *Applier) Members() []*command.Member {
 	return a.membersLocked()
 }
 
+// ClientURLs returns a copy of member id's client URLs, nil if id is not a
+// member. Safe from any goroutine; unlike Members it copies one row's URLs,
+// not every row (a follower looks its leader up on every call it forwards).
+func (a *Applier) ClientURLs(id uint64) []string {
+	a.membersMu.RLock()
+	defer a.membersMu.RUnlock()
+	return slices.Clone(a.members[id].GetClientUrls())
+}
+
 func (a *Applier) membersLocked() []*command.Member {
 	out := make([]*command.Member, 0, len(a.members))
 	for _, m := range a.members {

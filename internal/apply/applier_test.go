@@ -9,6 +9,7 @@ import (
 	"go/token"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,6 +162,18 @@ func TestMembers(t *testing.T) {
 	h.a.Members()[0].Name = "mutated"
 	if h.a.Members()[0].GetName() != "n2" {
 		t.Errorf("Members() returned the table's own rows")
+	}
+	// ClientURLs: one member's, a copy; nil for a member without any and
+	// for an id that is not a member.
+	h.a.ClientURLs(2)[0] = "mutated"
+	if got := h.a.ClientURLs(2); !slices.Equal(got, []string{"http://b:2379"}) {
+		t.Errorf("ClientURLs(2) = %q, want [http://b:2379] (a copy)", got)
+	}
+	if got := h.a.ClientURLs(3); got != nil {
+		t.Errorf("ClientURLs(3) = %q, want nil (none published)", got)
+	}
+	if got := h.a.ClientURLs(1); got != nil {
+		t.Errorf("ClientURLs(1) = %q, want nil (removed)", got)
 	}
 	bad := confChange(raftpb.ConfChangeType_ConfChangeAddNode, 5, nil)
 	bad.Context = []byte{0xff}

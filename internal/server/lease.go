@@ -228,23 +228,42 @@ func (s *Server) LeaseRenew(ctx context.Context, id int64) (int64, Header, error
 // costs the leader one call, not one per lease. An error answers them all.
 func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Header, error) {
 	h := s.header(s.applier.Store().Rev())
-	ctx, cancel := context.WithTimeout(ctx, s.reqTimeout)
-	defer cancel()
+	primary, _, err := s.isPrimary()
+	if err != nil {
+		return nil, h, err // a follower: at once
+	}
+	// The request timeout bounds the waits only. Most renewals wait for
+	// nothing, and the timer would cost more than the renewal.
+	var cancel context.CancelFunc
+	defer func() {
+		if cancel != nil {
+			cancel()
+		}
+	}()
+	bounded := func() context.Context {
+		if cancel == nil {
+			ctx, cancel = context.WithTimeout(ctx, s.reqTimeout)
+		}
+		return ctx
+	}
 	ttls := make([]int64, len(ids))
 	todo := ids
 	var at []int // where todo's entries answer, once todo is a retry
 	for linearized := false; ; {
-		if err := s.awaitPrimary(ctx); err != nil {
-			return nil, h, err
+		if !primary {
+			if err := s.awaitPrimary(bounded()); err != nil {
+				return nil, h, err
+			}
 		}
+		primary = false // checked again if the loop goes round
 		k := s.leases()
-		unknown, wait, primary := k.renewMany(todo, func(i int, ttl time.Duration) {
+		unknown, wait, ok := k.renewMany(todo, func(i int, ttl time.Duration) {
 			if at != nil {
 				i = at[i]
 			}
 			ttls[i] = int64(ttl / time.Second)
 		})
-		if !primary {
+		if !ok {
 			continue // demoted meanwhile: awaitPrimary says where to go
 		}
 		if wait != nil {
@@ -254,7 +273,7 @@ func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Head
 				if err != nil {
 					return nil, h, err
 				}
-			case <-ctx.Done():
+			case <-bounded().Done():
 				return nil, h, s.nodeErr(ctx, ctx.Err())
 			}
 		}
@@ -262,7 +281,7 @@ func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Head
 			return ttls, h, nil // unknown after a linearize: 0
 		}
 		// Granted through another member and not applied here yet?
-		if err := s.linearize(ctx); err != nil {
+		if err := s.linearize(bounded()); err != nil {
 			return nil, h, err
 		}
 		linearized = true
@@ -366,33 +385,20 @@ func (s *Server) leaderError() error {
 	case s.id:
 		return nil
 	}
-	e := &NotLeaderError{LeaderID: leader}
-	for _, m := range s.applier.Members() {
-		if m.GetId() == leader {
-			e.ClientURLs = m.GetClientUrls()
-		}
-	}
-	return e
+	return &NotLeaderError{LeaderID: leader, ClientURLs: s.applier.ClientURLs(leader)}
 }
 
 // awaitPrimary returns nil once this member leads and its Lessor is
 // promoted for the current term; ErrNoLeader or a *NotLeaderError at once
 // when another member (or none) leads.
 func (s *Server) awaitPrimary(ctx context.Context) error {
-	k := s.leases()
 	for {
 		leaderChanged := s.node.LeaderChanges()
-		if err := s.leaderError(); err != nil {
+		primary, changed, err := s.isPrimary()
+		if err != nil || primary {
 			return err
 		}
-		term := s.node.Status().Term
-		k.mu.Lock()
-		primary, changed := k.lessor.Primary() && k.term == term, k.changed
-		k.mu.Unlock()
-		if primary {
-			return nil
-		}
-		k.wake()
+		s.leases().wake()
 		select {
 		case <-changed:
 		case <-leaderChanged:
@@ -401,6 +407,21 @@ func (s *Server) awaitPrimary(ctx context.Context) error {
 			return s.nodeErr(ctx, ctx.Err())
 		}
 	}
+}
+
+// isPrimary reports, without waiting, whether this member leads and its
+// Lessor is promoted for the current term, with the channel that closes
+// when the Lessor is next promoted or demoted; ErrNoLeader or a
+// *NotLeaderError when another member (or none) leads.
+func (s *Server) isPrimary() (primary bool, changed <-chan struct{}, err error) {
+	if err := s.leaderError(); err != nil {
+		return false, nil, err
+	}
+	term := s.node.Status().Term
+	k := s.leases()
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.lessor.Primary() && k.term == term, k.changed, nil
 }
 
 // observeLeases feeds the Lessor with what an applied command (id cmdID) did
