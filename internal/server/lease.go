@@ -247,8 +247,10 @@ func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Head
 		return ctx
 	}
 	ttls := make([]int64, len(ids))
-	todo := ids
-	var at []int // where todo's entries answer, once todo is a retry
+	// todo is what this round renews, into out; on the retry after a
+	// linearize, the leases not known before, whose answers go to ttls[at[j]].
+	todo, out := ids, ttls
+	var at []int
 	for linearized := false; ; {
 		if !primary {
 			if err := s.awaitPrimary(bounded()); err != nil {
@@ -257,12 +259,7 @@ func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Head
 		}
 		primary = false // checked again if the loop goes round
 		k := s.leases()
-		unknown, wait, ok := k.renewMany(todo, func(i int, ttl time.Duration) {
-			if at != nil {
-				i = at[i]
-			}
-			ttls[i] = int64(ttl / time.Second)
-		})
+		unknown, wait, ok := k.renewMany(todo, out)
 		if !ok {
 			continue // demoted meanwhile: awaitPrimary says where to go
 		}
@@ -278,7 +275,10 @@ func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Head
 			}
 		}
 		if len(unknown) == 0 || linearized {
-			return ttls, h, nil // unknown after a linearize: 0
+			for j, i := range at {
+				ttls[i] = out[j]
+			}
+			return ttls, h, nil // still unknown after a linearize: 0
 		}
 		// Granted through another member and not applied here yet?
 		if err := s.linearize(bounded()); err != nil {
@@ -289,17 +289,18 @@ func (s *Server) LeaseRenewMany(ctx context.Context, ids []int64) ([]int64, Head
 		for j, i := range unknown {
 			retry[j] = todo[i]
 		}
-		todo, at = retry, unknown
+		todo, out, at = retry, make([]int64, len(retry)), unknown
 	}
 }
 
-// renewMany renews ids on the primary Lessor and calls set(i, ttl) for each
-// one renewed (an expired lease is left at 0). It returns the positions of
-// the leases it does not track, and a channel for the next checkpoint round
-// when one of them moved too far ahead of what followers know (registered
-// under the same lock, so the round that takes them answers it). primary is
-// false, and nothing renewed, if this member no longer leads.
-func (k *leaseKeeper) renewMany(ids []int64, set func(i int, ttl time.Duration)) (unknown []int, wait chan error, primary bool) {
+// renewMany renews ids on the primary Lessor, setting ttls[i] to ids[i]'s
+// granted TTL in seconds (an expired lease is left at 0). It returns the
+// positions of the leases it does not track, and a channel for the next
+// checkpoint round when one of them moved too far ahead of what followers
+// know (registered under the same lock, so the round that takes them
+// answers it). primary is false, and nothing renewed, if this member no
+// longer leads.
+func (k *leaseKeeper) renewMany(ids, ttls []int64) (unknown []int, wait chan error, primary bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if !k.lessor.Primary() {
@@ -317,7 +318,7 @@ func (k *leaseKeeper) renewMany(ids []int64, set func(i int, ttl time.Duration))
 			continue // expired: TTL 0
 		}
 		checkpoint = checkpoint || cp
-		set(i, ttl)
+		ttls[i] = int64(ttl / time.Second)
 	}
 	if checkpoint {
 		wait = make(chan error, 1)
