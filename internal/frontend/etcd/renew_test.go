@@ -181,3 +181,21 @@ func TestVarints(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDecodeVarints: any bytes either fail to decode or decode to values
+// that survive a round trip.
+func FuzzDecodeVarints(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(appendVarints(nil, []int64{1, 300, -1}))
+	f.Add([]byte{0x80, 0x80})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		vs, err := decodeVarints(b)
+		if err != nil {
+			return
+		}
+		again, err := decodeVarints(appendVarints(nil, vs))
+		if err != nil || !slices.Equal(again, vs) {
+			t.Fatalf("round trip of %v = %v, %v", vs, again, err)
+		}
+	})
+}
