@@ -122,7 +122,9 @@ func (f *renewForwarder) run(b *renewBatch) {
 }
 
 // callRenewBatch is the renewForwarder's call: b as one RenewBatch call to
-// the leader, given up when the leader changes or after forwardTimeout.
+// the leader. It gives up when the leader changes or after forwardTimeout,
+// whether it is still connecting (a frozen leader accepts TCP connections
+// but never completes the HTTP/2 handshake) or waiting for the answer.
 func (l *leaseService) callRenewBatch(b *renewBatch) ([]int64, error) {
 	cc, err := l.conns.get(b.lane.leaderURL)
 	if err != nil {
