@@ -3,8 +3,9 @@
 // go.etcd.io/etcd/v3 v3.6.8) and `concord bench`, against Concord, etcd
 // 3.6.16 (built from its Go module in ./etcd36) and Debian's etcd-server
 // 3.4.23, each as 1 and as 3 members on loopback, measures the machine's
-// ceilings (fsyncs/s of the data disk, a no-op gRPC unary service at the same
-// client and connection counts) in the same run, and regenerates
+// ceilings (fsyncs/s of the data disk, alone and three at once as a
+// cluster's WALs are, and a no-op gRPC unary service at the same client and
+// connection counts) in the same run, and regenerates
 // docs/BENCHMARKS.md.
 //
 // Issue 5's targets at scale are three sections of their own (scale.go,

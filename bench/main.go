@@ -169,7 +169,7 @@ type env struct {
 	toolVers  map[toolKind]string
 	workloads []workload
 	cells     map[string]*cell // key: members|system|workload|tool
-	fsync     []float64
+	fsync     map[int]*cell    // key: writers at once (fsyncWriters)
 	noop      map[string]*cell // key: ceiling shape
 	rss       map[string][]float64
 	notes     []string
@@ -239,7 +239,7 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	e := &env{opts: o, started: time.Now(), cells: map[string]*cell{}, noop: map[string]*cell{},
+	e := &env{opts: o, started: time.Now(), cells: map[string]*cell{}, noop: map[string]*cell{}, fsync: map[int]*cell{},
 		rss: map[string][]float64{}, tools: map[toolKind]string{}, toolVers: map[toolKind]string{},
 		tlsCells: map[string]*cell{}, scale: map[string]bool{}, bigCells: map[string]*cell{},
 		rangeLoads: map[string]*loadResult{}, mem: map[string]*memResult{}, failover: map[string]*failoverResult{}}
@@ -447,15 +447,19 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 	if o.Smoke {
 		probeSecs = 500 * time.Millisecond
 	}
-	p.step(perCell, "fsync probe (4 KiB write + fdatasync) in %s", work)
-	for range o.Runs {
-		r, err := fsyncsPerSecond(work, probeSecs)
-		if err != nil {
-			return fmt.Errorf("bench: fsync probe: %w", err)
+	for _, w := range fsyncWriters {
+		p.step(perCell, "fsync probe (4 KiB write + fdatasync), %d file(s) at once, in %s", w, work)
+		c := &cell{Command: fmt.Sprintf("bench/fsync.go: fsyncProbe(<work dir>, %d, %v)", w, probeSecs)}
+		for range o.Runs {
+			s, err := fsyncProbe(work, w, probeSecs)
+			if err != nil {
+				return fmt.Errorf("bench: fsync probe: %w", err)
+			}
+			c.Runs = append(c.Runs, s)
 		}
-		e.fsync = append(e.fsync, r)
+		e.fsync[w] = c
+		p.note("fsync, %d at once: %.0f/s each, p50 %.2f ms (median of %d)", w, c.rps().Med, c.p50(), len(c.Runs))
 	}
-	p.note("fsync: %.0f/s (median of %d)", spreadOf(e.fsync).Med, len(e.fsync))
 	p.step(perCell, "no-op gRPC unary ceiling")
 	if err := e.measureNoop(ctx, self, probeSecs); err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ func TestRenderPage(t *testing.T) {
 		workloads: workloads()[:2],
 		cells:     map[string]*cell{},
 		noop:      map[string]*cell{ceil1: {Runs: []sample{{RPS: 10000}}}, ceil100: {Runs: []sample{{RPS: 50000}}}},
-		fsync:     []float64{1000, 1200, 1100},
-		rss:       map[string][]float64{"3|concord": {40, 41, 42}},
+		fsync: map[int]*cell{1: {Runs: []sample{{RPS: 1000, P50: 0.9, P99: 1.5}, {RPS: 1200, P50: 0.8, P99: 1.4}, {RPS: 1100, P50: 0.85, P99: 1.45}}},
+			3: {Runs: []sample{{RPS: 700, P50: 1.4, P99: 2.5}}}},
+		rss: map[string][]float64{"3|concord": {40, 41, 42}},
 	}
 	for _, n := range []int{1, 3} {
 		for _, t := range []toolKind{toolEtcd, toolConcord} {
@@ -32,7 +34,8 @@ func TestRenderPage(t *testing.T) {
 	}
 	page := renderPage(e)
 	for _, want := range []string{
-		"# Benchmarks", "## Machine ceilings", "| data disk: 4 KiB write + fdatasync, per second | 1100 | 1000–1200 |",
+		"# Benchmarks", "## Machine ceilings", "| data disk: 4 KiB write + fdatasync, per second | 1100 | 1000–1200 | 0.85 / 1.45 |",
+		"| data disk: the same in 3 files at once (a cluster's WALs on one disk), per second per file | 700 | 700–700 | 1.40 / 2.50 |",
 		"## Results, 3 members", "## Results, 1 member", "| 2000 (1800–2200) |", "| 2.00× |", "| failed |",
 		"## Concord against the no-op gRPC ceiling", "| 20.0% |", "40, 41, 42",
 		"concord bench --format json --endpoints <endpoints> --target-leader --conns 1 --clients 1 put --key-size 8 --val-size 256 --total <N>",
@@ -64,11 +67,17 @@ func TestNoopLoad(t *testing.T) {
 }
 
 func TestFsyncProbe(t *testing.T) {
-	r, err := fsyncsPerSecond(t.TempDir(), 50*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if r <= 0 {
-		t.Fatalf("rate %v", r)
+	for _, w := range []int{1, 3} {
+		dir := t.TempDir()
+		s, err := fsyncProbe(dir, w, 50*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.RPS <= 0 || s.P50 <= 0 || s.P99 < s.P50 {
+			t.Fatalf("%d writers: sample %+v", w, s)
+		}
+		if left, _ := os.ReadDir(dir); len(left) != 0 {
+			t.Errorf("%d writers left %d files behind", w, len(left))
+		}
 	}
 }

@@ -258,8 +258,18 @@ func renderPage(e *env) string {
 	p("")
 	p("| ceiling | median | min–max | p50 / p99 ms |")
 	p("|---|---:|---:|---:|")
-	f := spreadOf(e.fsync)
-	p("| data disk: 4 KiB write + fdatasync, per second | %.0f | %.0f–%.0f | — |", f.Med, f.Min, f.Max)
+	for _, w := range fsyncWriters {
+		c := e.fsync[w]
+		if c == nil || !c.ok() {
+			continue
+		}
+		f := c.rps()
+		what := "data disk: 4 KiB write + fdatasync, per second"
+		if w > 1 {
+			what = fmt.Sprintf("data disk: the same in %d files at once (a cluster's WALs on one disk), per second per file", w)
+		}
+		p("| %s | %.0f | %.0f–%.0f | %s |", what, f.Med, f.Min, f.Max, fmtLat(c))
+	}
 	for _, shape := range []string{ceil1, ceil100} {
 		c := e.noop[shape]
 		conns, clients, _ := strings.Cut(shape, "/")
@@ -373,7 +383,7 @@ func renderPage(e *env) string {
 		}
 	}
 	p("- no-op gRPC ceiling: `bench noop-server` (prints its address), then for each shape `bench noop-load --addr <address> --conns C --clients K --seconds S` (the harness binary re-executed; source in bench/noop.go)")
-	p("- fsync probe: bench/fsync.go, 4 KiB `pwrite` at offset 0 + `fdatasync`, in the work directory that holds the data dirs")
+	p("- fsync probe: bench/fsync.go, 4 KiB `pwrite` at offset 0 + `fdatasync` in a loop, in the work directory that holds the data dirs; alone, then in %d files by as many goroutines at once; latencies are each write + fdatasync", fsyncWriters[len(fsyncWriters)-1])
 	p("")
 	p("## Runs")
 	p("")
