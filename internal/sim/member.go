@@ -74,9 +74,8 @@ type member struct {
 	// batch collects the writes of held requests on resume, proposed
 	// together as the server's raft loop proposes what queued while it was
 	// paused (one raft proposal of several entries).
-	batch     []*opState
-	batchData [][]byte
-	batching  bool
+	batch    []queuedWrite
+	batching bool
 
 	waiters map[uint64]*opState // proposals by command id
 	reads   []*opState          // linearizable reads waiting for ReadIndex / apply

@@ -408,14 +408,14 @@ func (s *simulation) resume(m *member) {
 		}
 	}
 	m.batching = false
-	ops, data := m.batch, m.batchData
-	m.batch, m.batchData = nil, nil
-	if len(ops) > 0 && m.up {
-		s.tracef("%s proposes %d held writes as one batch", m.name, len(ops))
-		if len(ops) > 1 {
+	ws := m.batch
+	m.batch = nil
+	if len(ws) > 0 && m.up {
+		s.tracef("%s proposes %d held writes as one batch", m.name, len(ws))
+		if len(ws) > 1 {
 			s.stats.BatchedProposals++
 		}
-		s.proposeData(m, ops, data)
+		s.proposeWrites(m, ws)
 	}
 	s.drive(m)
 }

@@ -207,24 +207,35 @@ func (s *simulation) propose(m *member, op *opState) {
 	}
 	op.cmdID = cmd.Id
 	m.waiters[cmd.Id] = op
+	w := queuedWrite{op: op, data: data}
 	if m.batching {
-		m.batch, m.batchData = append(m.batch, op), append(m.batchData, data)
+		m.batch = append(m.batch, w)
 		return
 	}
-	s.proposeData(m, []*opState{op}, [][]byte{data})
+	s.proposeWrites(m, []queuedWrite{w})
 }
 
-// proposeData proposes the commands of ops (data, in the same order) as one
-// raft proposal: all taken or all dropped.
-func (s *simulation) proposeData(m *member, ops []*opState, data [][]byte) {
+// queuedWrite is a write's operation and its encoded command.
+type queuedWrite struct {
+	op   *opState
+	data []byte
+}
+
+// proposeWrites proposes the commands of ws, in order, as one raft
+// proposal: all taken or all dropped.
+func (s *simulation) proposeWrites(m *member, ws []queuedWrite) {
+	data := make([][]byte, len(ws))
+	for i, w := range ws {
+		data[i] = w.data
+	}
 	var err error
 	if !s.guard(m, "Propose", func() { err = m.core.Propose(data...) }) {
 		return
 	}
 	if errors.Is(err, raftnode.ErrProposalDropped) {
-		for _, op := range ops {
-			delete(m.waiters, op.cmdID)
-			s.failOp(op, true, "proposal dropped (no leader)")
+		for _, w := range ws {
+			delete(m.waiters, w.op.cmdID)
+			s.failOp(w.op, true, "proposal dropped (no leader)")
 		}
 		return
 	}
