@@ -23,9 +23,19 @@ import (
 // surviving followers have all forgotten, the first to campaign wins at
 // once instead of after the timeout. Campaigns are staggered to avoid a
 // split vote: the surviving voters ranked by id campaign at tick 1, 3, 5,
-// ... after forgetting, each only if no leader has appeared by then. A late
-// detector costs a round, not safety: a pre-candidate whose pre-votes were
-// ignored grants the next member's pre-vote, which is for a later term.
+// ... after forgetting, each only if no leader has appeared by then.
+//
+// Survivors are not told at the same moment, so a campaign can find the
+// next survivor still following the dead leader: it ignores the pre-vote.
+// That costs a round, not safety: a pre-candidate whose pre-votes were
+// ignored grants the next member's pre-vote, which is for a later term,
+// unless that member's log is behind its own. Then neither can win, and raft
+// alone would wait out a randomized election timeout, one to two seconds
+// at the defaults. So a survivor still
+// without a leader campaigns again every 2n ticks (n survivors, keeping the
+// ranks' turns apart) for one election timeout after it was told; by its
+// second turn the others have been told, and the one with the longest log
+// wins.
 //
 // Nothing here can elect a second leader or disturb a live one: forgetting
 // only changes whom this member follows, a campaign is pre-voted first, and
@@ -49,6 +59,8 @@ func (c *Core) ReportDown(id uint64) {
 		return
 	}
 	c.earlyCampaign = 1 + 2*rank
+	c.earlyEvery = 2 * (len(c.confState.GetVoters()) - 1)
+	c.earlyLeft = c.cfg.ElectionTicks
 	c.log.Info("leader refuses connections: forgot it, campaigning early",
 		"leader", fmt.Sprintf("%x", id), "term", bs.GetTerm(), "in_ticks", c.earlyCampaign)
 }
@@ -58,15 +70,20 @@ func (c *Core) tickEarlyCampaign() {
 	if c.earlyCampaign == 0 {
 		return
 	}
+	bs := c.rn.BasicStatus()
+	if bs.Lead != raft.None || bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StateLeader {
+		c.earlyCampaign = 0 // a leader appeared, or an election is under way
+		return
+	}
+	c.earlyLeft--
 	c.earlyCampaign--
 	if c.earlyCampaign > 0 {
 		return
 	}
-	bs := c.rn.BasicStatus()
-	if bs.RaftState != raft.StateFollower || bs.Lead != raft.None {
-		return // elected meanwhile, or campaigning on its own timeout
+	if c.earlyLeft > 0 {
+		c.earlyCampaign = c.earlyEvery
 	}
-	c.log.Info("campaigning early: the leader is gone", "term", bs.GetTerm())
+	c.log.Info("campaigning early: the leader is gone", "term", bs.GetTerm(), "state", bs.RaftState.String())
 	_ = c.rn.Campaign() // refused only with unapplied conf changes; the timeout covers it
 }
 

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"testing/synctest"
 	"time"
+
+	"go.etcd.io/raft/v3"
 )
 
 func TestCampaignRank(t *testing.T) {
@@ -102,4 +104,59 @@ func TestNodeLeaderDownFalseAlarm(t *testing.T) {
 			t.Errorf("leader %d term %d; want %d term %d", got, tn.nodes[lead].Status().Term, lead, term)
 		}
 	})
+}
+
+// TestCoreLeaderDownLateDetectorBehind is the early election when the two
+// survivors learn of the leader's death a little apart and the first-ranked
+// one holds entries the other lacks:
+//
+//   - the first-ranked survivor campaigns at its first tick; the other, not
+//     told yet, still follows the leader and ignores the pre-vote;
+//   - the other is told, campaigns at its third tick, and is refused: its log
+//     is behind;
+//
+// Raft alone would then wait for a randomized election timeout. The
+// first-ranked survivor must campaign again and win within a few ticks.
+func TestCoreLeaderDownLateDetectorBehind(t *testing.T) {
+	c := newCluster(t, 3, Config{})
+	lead := c.waitLeader()
+	c.proposeN(lead, 0, 10)
+	c.waitConverged()
+	var rest []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			rest = append(rest, id)
+		}
+	}
+	first, late := min(rest[0], rest[1]), max(rest[0], rest[1])
+
+	// The leader's last entries reach the first-ranked survivor only.
+	c.cut[[2]uint64{lead, late}] = true
+	c.proposeN(lead, 10, 5)
+	if a, b := c.stores[first].durableLast(), c.stores[late].durableLast(); a <= b {
+		t.Fatalf("setup: member %d has %d entries, %d has %d; want the first ahead", first, a, late, b)
+	}
+	c.crash(lead)
+
+	c.cores[first].ReportDown(lead)
+	c.tick(1) // first campaigns; late, still following the leader, ignores it
+	if s := c.cores[first].BasicStatus(); s.RaftState != raft.StatePreCandidate {
+		t.Fatalf("after its first tick member %d is %v, want a pre-candidate", first, s.RaftState)
+	}
+	c.cores[late].ReportDown(lead)
+	for ticks := 1; ; ticks++ {
+		c.tick(1)
+		if l := c.leaderAmong(rest); l != 0 {
+			if l != first {
+				t.Errorf("leader %d, want %d: the other's log is behind", l, first)
+			}
+			if ticks > 6 {
+				t.Errorf("leader after %d ticks past the late report; want at most 6 (election timeout %d)", ticks, DefaultElectionTicks)
+			}
+			return
+		}
+		if ticks > 5*DefaultElectionTicks {
+			t.Fatalf("no leader among %v after %d ticks", rest, ticks)
+		}
+	}
 }

@@ -193,8 +193,9 @@
 // at the TCP level (ECONNREFUSED) means the peer's host is up and nothing
 // listens at its address, i.e. its process is gone. A dial that times out,
 // or a handshake refused by a running peer, is only ReportUnreachable. A
-// peer's writer redials a broken stream after MinBackoff/2..MinBackoff, so
-// a killed peer is reported within about that much of its death.
+// peer's writer redials at once a stream that broke after lasting at least
+// MinBackoff (one that broke sooner waits its backoff), so a killed peer is
+// reported within a round trip of its death.
 //
 // # Deviation from the raft v2/v3.5 API shape
 //

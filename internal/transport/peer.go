@@ -119,15 +119,21 @@ func (t *Transport) runPeer(p *peer) {
 		bo.reset()
 		lastErr = ""
 		log.Info("transport: message stream up")
+		up := time.Now()
 		err = t.stream(p, conn)
 		if p.ctx.Err() != nil {
 			return
 		}
 		log.Warn("transport: message stream broke", slog.Any("err", err))
 		t.h.ReportUnreachable(p.id)
-		// Even after a good connection wait a little, so that a peer that
-		// accepts and at once drops us cannot make us spin.
-		if !sleep(p.ctx, bo.next(t.jitter())) {
+		// A stream that lasted at least MinBackoff is redialed at once: if
+		// the peer's process died, the redial is refused and ReportDown
+		// comes within a round trip of the death, on every member at about
+		// the same moment, which is what the early election needs. A stream
+		// that broke sooner waits, so that a peer that accepts and at once
+		// drops us cannot make us spin: at most one immediate redial per
+		// MinBackoff.
+		if time.Since(up) < t.cfg.MinBackoff && !sleep(p.ctx, bo.next(t.jitter())) {
 			return
 		}
 	}

@@ -374,15 +374,18 @@ func (t *Transport) Close() error {
 	t.listeners = nil
 	t.mu.Unlock()
 
-	// Cancelling ctx closes every connection (each registered a
-	// context.AfterFunc) and stops every peer, backoff and dial.
-	t.cancel()
+	// Listeners first: a peer that sees its stream to us end and redials at
+	// once must be refused (ReportDown), not accepted by a listener about to
+	// close.
 	var errs []error
 	for _, ln := range listeners {
 		if err := ln.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
 			errs = append(errs, err)
 		}
 	}
+	// Cancelling ctx closes every connection (each registered a
+	// context.AfterFunc) and stops every peer, backoff and dial.
+	t.cancel()
 	t.wg.Wait()
 	if len(errs) > 0 {
 		return fmt.Errorf("transport: close listeners: %w", errors.Join(errs...))

@@ -395,6 +395,58 @@ func TestPeerDownOnlyWhenRefused(t *testing.T) {
 	}
 }
 
+// TestPeerDownReportedAtOnce: a stream that had been up for MinBackoff is
+// redialed as soon as it breaks, so a peer whose process is gone is reported
+// down within a round trip, not after a backoff; a peer that accepts the
+// stream and at once drops it is redialed no faster than the backoff allows.
+func TestPeerDownReportedAtOnce(t *testing.T) {
+	const backoff = time.Second // each wait would be 0.5-1 s
+	slow := func(c *Config) { c.MinBackoff, c.MaxBackoff = backoff, backoff }
+	a, b := startMember(t, 1, slow), startMember(t, 2)
+	connect(a, b)
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 0)})
+	b.rec.next(t)
+	time.Sleep(backoff) // the stream has lasted MinBackoff
+	closed := time.Now()
+	if err := b.tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	a.rec.waitDown(t, 2)
+	if took := time.Since(closed); took >= backoff/2 {
+		t.Errorf("ReportDown %v after the peer closed; want it before any backoff (%v at least)", took, backoff/2)
+	}
+
+	// A peer that completes the handshake and closes at once.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			var h [helloLen]byte
+			if _, err := io.ReadFull(conn, h[:]); err == nil {
+				conn.Write(appendReply(nil, replyAccept, ""))
+			}
+			conn.Close()
+		}
+	}()
+	const short = 100 * time.Millisecond
+	c := startMember(t, 1, func(c *Config) { c.MinBackoff, c.MaxBackoff = short, short })
+	c.tr.AddPeer(3, ln.Addr().String())
+	time.Sleep(10 * short)
+	// One dial at once, then one per 50-100 ms: at most 21 in 1 s.
+	if n := accepted.Load(); n < 2 || n > 21 {
+		t.Errorf("%d dials in %v to a peer that drops every stream; want 2..21 (backoff %v)", n, 10*short, short)
+	}
+}
+
 func TestClusterIDMismatchRefused(t *testing.T) {
 	a := startMember(t, 1)
 	b := startMember(t, 2, func(c *Config) { c.ClusterID = 0xBAD })
