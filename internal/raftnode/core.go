@@ -297,7 +297,12 @@ func (c *Core) Campaign() error { return c.rn.Campaign() }
 // Step feeds a message from a peer. raft may keep m; the caller must not
 // modify it afterwards. Messages from unknown peers or of local-only types
 // are rejected with raft's error and are harmless to ignore.
-func (c *Core) Step(m *raftpb.Message) error { return c.rn.Step(m) }
+func (c *Core) Step(m *raftpb.Message) error {
+	if m.GetType() == raftpb.MsgPreVote {
+		c.notePreVote(m)
+	}
+	return c.rn.Step(m)
+}
 
 // Propose appends one entry per data, in order, to the log if this member
 // leads, or forwards them to the leader: one raft proposal, taken or refused

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // Early leader-loss detection.
@@ -30,12 +31,17 @@ import (
 // That costs a round, not safety: a pre-candidate whose pre-votes were
 // ignored grants the next member's pre-vote, which is for a later term,
 // unless that member's log is behind its own. Then neither can win, and raft
-// alone would wait out a randomized election timeout, one to two seconds
-// at the defaults. So a survivor still
-// without a leader campaigns again every 2n ticks (n survivors, keeping the
-// ranks' turns apart) for one election timeout after it was told; by its
-// second turn the others have been told, and the one with the longest log
-// wins.
+// alone would wait out a randomized election timeout, one to two seconds at
+// the defaults. So a survivor still without a leader campaigns again every
+// 2n ticks (n survivors, keeping the ranks' turns apart) for one election
+// timeout after it was told; by its second turn the others have been told,
+// and the one with the longest log wins.
+//
+// Ranks ignore logs, and under load the first-ranked survivor is often
+// the one behind: its pre-vote is refused and the next survivor's turn
+// comes two ticks later. With two survivors that turn is brought forward to
+// the next tick: the refusing member is the only other survivor, so it
+// campaigns alone (notePreVote).
 //
 // Nothing here can elect a second leader or disturb a live one: forgetting
 // only changes whom this member follows, a campaign is pre-voted first, and
@@ -85,6 +91,29 @@ func (c *Core) tickEarlyCampaign() {
 	}
 	c.log.Info("campaigning early: the leader is gone", "term", bs.GetTerm(), "state", bs.RaftState.String())
 	_ = c.rn.Campaign() // refused only with unapplied conf changes; the timeout covers it
+}
+
+// notePreVote looks at a pre-vote before raft answers it. A survivor with
+// an early campaign pending and one other survivor, whose pre-vote it is
+// about to refuse for a log behind its own, campaigns at its next tick
+// instead of at its rank's: the other cannot win, and nobody else is left
+// to split the vote.
+func (c *Core) notePreVote(m *raftpb.Message) {
+	if c.earlyCampaign <= 1 || len(c.confState.GetVoters()) != 3 {
+		return
+	}
+	last, err := c.mem.LastIndex()
+	if err != nil {
+		return
+	}
+	term, err := c.mem.Term(last)
+	if err != nil {
+		return
+	}
+	// raft's up-to-date rule (thesis 3.6.1), negated.
+	if m.GetLogTerm() < term || (m.GetLogTerm() == term && m.GetIndex() < last) {
+		c.earlyCampaign = 1
+	}
 }
 
 // campaignRank is self's position among voters once dead is left out, and

@@ -160,3 +160,41 @@ func TestCoreLeaderDownLateDetectorBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestCoreLeaderDownFirstRankedBehind: both survivors are told at once, and
+// the first-ranked one's log is behind. Its pre-vote is refused; the other
+// must campaign at its next tick, not wait for its rank's third.
+func TestCoreLeaderDownFirstRankedBehind(t *testing.T) {
+	c := newCluster(t, 3, Config{})
+	lead := c.waitLeader()
+	c.proposeN(lead, 0, 10)
+	c.waitConverged()
+	var rest []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			rest = append(rest, id)
+		}
+	}
+	first, ahead := min(rest[0], rest[1]), max(rest[0], rest[1])
+	c.cut[[2]uint64{lead, first}] = true
+	c.proposeN(lead, 10, 5)
+	c.crash(lead)
+
+	c.cores[first].ReportDown(lead)
+	c.cores[ahead].ReportDown(lead)
+	for ticks := 1; ; ticks++ {
+		c.tick(1)
+		if l := c.leaderAmong(rest); l != 0 {
+			if l != ahead {
+				t.Errorf("leader %d, want %d: the other's log is behind", l, ahead)
+			}
+			if ticks > 2 {
+				t.Errorf("leader after %d ticks; want 2: a refused pre-vote at tick 1, the refuser's at tick 2", ticks)
+			}
+			return
+		}
+		if ticks > 5*DefaultElectionTicks {
+			t.Fatalf("no leader among %v after %d ticks", rest, ticks)
+		}
+	}
+}
