@@ -14,8 +14,9 @@ import (
 // randomized election timeout runs out: one to two election timeouts after
 // the last heartbeat, however obvious the death was. When the leader's
 // process is gone but its host is up, as after a crash, kill -9 or a stop,
-// the transport sees its address refuse connections (ReportDown), and that
-// cannot be a partition or a pause: those time out, they do not refuse.
+// the transport sees its address refuse connections, or reset them before
+// answering (ReportDown), and that cannot be a partition or a pause: those
+// time out, they neither refuse nor reset.
 //
 // On that evidence a follower forgets the leader (raft's ForgetLeader). With
 // PreVote and CheckQuorum a follower that knows a live leader ignores

@@ -108,7 +108,7 @@ func (t *Transport) runPeer(p *peer) {
 				}
 			}
 			t.h.ReportUnreachable(p.id)
-			if errors.Is(err, syscall.ECONNREFUSED) {
+			if processGone(err) {
 				t.h.ReportDown(p.id)
 			}
 			if !sleep(p.ctx, bo.next(t.jitter())) {
@@ -137,6 +137,15 @@ func (t *Transport) runPeer(p *peer) {
 			return
 		}
 	}
+}
+
+// processGone reports whether a failed dial proves the peer's process is
+// not running or is exiting: refused, or reset before the handshake's reply
+// (see ReportDown in the package comment). After kill -9 the kernel may
+// close the process's connections before its listener, so a redial made as
+// soon as the stream broke can be taken by the dying listener and reset.
+func processGone(err error) bool {
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 var errPeerClosedStream = errors.New("transport: peer closed the stream")

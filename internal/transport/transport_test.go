@@ -447,6 +447,32 @@ func TestPeerDownReportedAtOnce(t *testing.T) {
 	}
 }
 
+// TestPeerDownWhenResetAtHandshake: a dial whose connection is reset before
+// the handshake's reply, as when a dying process's listener took it, is
+// reported down like a refused one.
+func TestPeerDownWhenResetAtHandshake(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			var h [helloLen]byte
+			io.ReadFull(conn, h[:])
+			conn.(*net.TCPConn).SetLinger(0) // close with RST
+			conn.Close()
+		}
+	}()
+	c := startMember(t, 1)
+	c.tr.AddPeer(3, ln.Addr().String())
+	c.rec.waitDown(t, 3)
+}
+
 func TestClusterIDMismatchRefused(t *testing.T) {
 	a := startMember(t, 1)
 	b := startMember(t, 2, func(c *Config) { c.ClusterID = 0xBAD })

@@ -194,8 +194,8 @@ func TestLeaderKillAndCatchUp(t *testing.T) {
 // its peer address refusing connections, forget it and elect a new leader at
 // once instead of waiting out the election timeout. The timeout here is 3 s,
 // so an election on the timeout could not come before 2.9 s (3 s after the
-// last heartbeat); the early one takes about a tick plus the transport's
-// first redial (well under 0.5 s on an idle machine).
+// last heartbeat); the early one takes a tick or a few (the transport
+// redials a broken stream at once), well under 0.5 s on an idle machine.
 func TestLeaderKillElectsEarly(t *testing.T) {
 	const et = 3 * time.Second
 	c := NewCluster(t, ClusterOptions{Size: 3, HeartbeatInterval: 100 * time.Millisecond, ElectionTimeout: et})
