@@ -106,6 +106,48 @@ func TestNodeLeaderDownFalseAlarm(t *testing.T) {
 	})
 }
 
+// divergedSurvivors starts a 3-member cluster whose leader's last entries
+// reached only one follower, ahead, and then crashes the leader. behind is
+// the other follower.
+func divergedSurvivors(t *testing.T, aheadRanksFirst bool) (c *cluster, lead, ahead, behind uint64) {
+	t.Helper()
+	c = newCluster(t, 3, Config{})
+	lead = c.waitLeader()
+	c.proposeN(lead, 0, 10)
+	c.waitConverged()
+	var rest []uint64
+	for _, id := range c.ids {
+		if id != lead {
+			rest = append(rest, id)
+		}
+	}
+	ahead, behind = min(rest[0], rest[1]), max(rest[0], rest[1])
+	if !aheadRanksFirst {
+		ahead, behind = behind, ahead
+	}
+	c.cut[[2]uint64{lead, behind}] = true
+	c.proposeN(lead, 10, 5)
+	if a, b := c.stores[ahead].durableLast(), c.stores[behind].durableLast(); a <= b {
+		t.Fatalf("setup: member %d has %d entries, %d has %d; want the first ahead", ahead, a, behind, b)
+	}
+	c.crash(lead)
+	return c, lead, ahead, behind
+}
+
+// ticksToLeader ticks until ids agree on a leader among them and returns it
+// with the number of ticks taken.
+func ticksToLeader(t *testing.T, c *cluster, ids ...uint64) (uint64, int) {
+	t.Helper()
+	for ticks := 1; ticks <= 5*DefaultElectionTicks; ticks++ {
+		c.tick(1)
+		if l := c.leaderAmong(ids); l != 0 {
+			return l, ticks
+		}
+	}
+	t.Fatalf("no leader among %v after %d ticks", ids, 5*DefaultElectionTicks)
+	return 0, 0
+}
+
 // TestCoreLeaderDownLateDetectorBehind is the early election when the two
 // survivors learn of the leader's death a little apart and the first-ranked
 // one holds entries the other lacks:
@@ -118,46 +160,19 @@ func TestNodeLeaderDownFalseAlarm(t *testing.T) {
 // Raft alone would then wait for a randomized election timeout. The
 // first-ranked survivor must campaign again and win within a few ticks.
 func TestCoreLeaderDownLateDetectorBehind(t *testing.T) {
-	c := newCluster(t, 3, Config{})
-	lead := c.waitLeader()
-	c.proposeN(lead, 0, 10)
-	c.waitConverged()
-	var rest []uint64
-	for _, id := range c.ids {
-		if id != lead {
-			rest = append(rest, id)
-		}
-	}
-	first, late := min(rest[0], rest[1]), max(rest[0], rest[1])
-
-	// The leader's last entries reach the first-ranked survivor only.
-	c.cut[[2]uint64{lead, late}] = true
-	c.proposeN(lead, 10, 5)
-	if a, b := c.stores[first].durableLast(), c.stores[late].durableLast(); a <= b {
-		t.Fatalf("setup: member %d has %d entries, %d has %d; want the first ahead", first, a, late, b)
-	}
-	c.crash(lead)
-
+	c, lead, first, late := divergedSurvivors(t, true)
 	c.cores[first].ReportDown(lead)
 	c.tick(1) // first campaigns; late, still following the leader, ignores it
 	if s := c.cores[first].BasicStatus(); s.RaftState != raft.StatePreCandidate {
 		t.Fatalf("after its first tick member %d is %v, want a pre-candidate", first, s.RaftState)
 	}
 	c.cores[late].ReportDown(lead)
-	for ticks := 1; ; ticks++ {
-		c.tick(1)
-		if l := c.leaderAmong(rest); l != 0 {
-			if l != first {
-				t.Errorf("leader %d, want %d: the other's log is behind", l, first)
-			}
-			if ticks > 6 {
-				t.Errorf("leader after %d ticks past the late report; want at most 6 (election timeout %d)", ticks, DefaultElectionTicks)
-			}
-			return
-		}
-		if ticks > 5*DefaultElectionTicks {
-			t.Fatalf("no leader among %v after %d ticks", rest, ticks)
-		}
+	l, ticks := ticksToLeader(t, c, first, late)
+	if l != first {
+		t.Errorf("leader %d, want %d: the other's log is behind", l, first)
+	}
+	if ticks > 6 {
+		t.Errorf("leader after %d ticks past the late report; want at most 6 (election timeout %d)", ticks, DefaultElectionTicks)
 	}
 }
 
@@ -165,36 +180,14 @@ func TestCoreLeaderDownLateDetectorBehind(t *testing.T) {
 // the first-ranked one's log is behind. Its pre-vote is refused; the other
 // must campaign at its next tick, not wait for its rank's third.
 func TestCoreLeaderDownFirstRankedBehind(t *testing.T) {
-	c := newCluster(t, 3, Config{})
-	lead := c.waitLeader()
-	c.proposeN(lead, 0, 10)
-	c.waitConverged()
-	var rest []uint64
-	for _, id := range c.ids {
-		if id != lead {
-			rest = append(rest, id)
-		}
-	}
-	first, ahead := min(rest[0], rest[1]), max(rest[0], rest[1])
-	c.cut[[2]uint64{lead, first}] = true
-	c.proposeN(lead, 10, 5)
-	c.crash(lead)
-
+	c, lead, ahead, first := divergedSurvivors(t, false)
 	c.cores[first].ReportDown(lead)
 	c.cores[ahead].ReportDown(lead)
-	for ticks := 1; ; ticks++ {
-		c.tick(1)
-		if l := c.leaderAmong(rest); l != 0 {
-			if l != ahead {
-				t.Errorf("leader %d, want %d: the other's log is behind", l, ahead)
-			}
-			if ticks > 2 {
-				t.Errorf("leader after %d ticks; want 2: a refused pre-vote at tick 1, the refuser's at tick 2", ticks)
-			}
-			return
-		}
-		if ticks > 5*DefaultElectionTicks {
-			t.Fatalf("no leader among %v after %d ticks", rest, ticks)
-		}
+	l, ticks := ticksToLeader(t, c, first, ahead)
+	if l != ahead {
+		t.Errorf("leader %d, want %d: the other's log is behind", l, ahead)
+	}
+	if ticks > 2 {
+		t.Errorf("leader after %d ticks; want 2: a refused pre-vote at tick 1, the refuser's at tick 2", ticks)
 	}
 }

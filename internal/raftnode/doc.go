@@ -112,17 +112,17 @@
 // # Losing a leader early
 //
 // Core.ReportDown (detect.go) lets a follower act on proof that its
-// leader's process is gone (the transport's refused dial): it forgets the
-// leader (raft's ForgetLeader) and, ranked by id among the surviving
-// voters, campaigns after 1, 3, 5, ... ticks unless a leader appeared, and
-// again every 2n ticks (n survivors) for one election timeout while none
-// has; with two survivors, one that refuses the other's pre-vote for a
-// shorter log campaigns at its next tick. A killed leader is so replaced in
-// a tick or a few instead of one to two election timeouts, whichever
-// survivor hears first and whichever holds the longer log. PreVote and
-// CheckQuorum keep it harmless when the
-// report is wrong: followers that still hear the leader ignore the
-// pre-votes, and the leader's next message restores it.
+// leader's process is gone (the transport's refused or reset dial): it
+// forgets the leader (raft's ForgetLeader) and, ranked by id among the
+// surviving voters, campaigns after 1, 3, 5, ... ticks unless a leader
+// appeared, and again every 2n ticks (n survivors) for one election timeout
+// while none has; with two survivors, one that refuses the other's pre-vote
+// for a shorter log campaigns at its next tick. A killed leader is so
+// replaced in a tick or a few instead of one to two election timeouts,
+// whichever survivor hears first and whichever holds the longer log.
+// PreVote and CheckQuorum keep it harmless when the report is wrong:
+// followers that still hear the leader ignore the pre-votes, and the
+// leader's next message restores it.
 //
 // # Reads
 //

@@ -196,10 +196,10 @@
 // a moment earlier: a dying process's listener took the connection and was
 // closed with it (a running member always answers a hello, if only to
 // refuse it). A dial that times out, or a handshake refused by a running
-// peer, is only ReportUnreachable. A
-// peer's writer redials at once a stream that broke after lasting at least
-// MinBackoff (one that broke sooner waits its backoff), so a killed peer is
-// reported within a round trip of its death.
+// peer, is only ReportUnreachable. A peer's writer redials at once a stream
+// that broke after lasting at least MinBackoff (one that broke sooner waits
+// its backoff), so a killed peer is reported within a round trip of its
+// death.
 //
 // # Deviation from the raft v2/v3.5 API shape
 //
