@@ -191,12 +191,15 @@
 //
 // ReportDown is the transport's part in failure detection: a dial refused
 // at the TCP level (ECONNREFUSED) means the peer's host is up and nothing
-// listens at its address, i.e. its process is gone. A dial whose connection
-// is reset (ECONNRESET) before the handshake's reply means the same caught
-// a moment earlier: a dying process's listener took the connection and was
-// closed with it (a running member always answers a hello, if only to
-// refuse it). A dial that times out, or a handshake refused by a running
-// peer, is only ReportUnreachable. A peer's writer redials at once a stream
+// listens at its address, i.e. its process is gone. Without TLS, a dial
+// whose connection is reset (ECONNRESET) after our hello and before the
+// reply means the same caught a moment earlier: a dying process's listener
+// took the connection and was closed with it (a running member answers
+// every hello, if only to refuse it). With TLS a reset is not counted: a
+// running peer that refuses our certificate, or a plain listener that takes
+// our ClientHello for a bad hello, also closes with our bytes unread. A
+// dial that times out, or a handshake refused by a running peer, is only
+// ReportUnreachable. A peer's writer redials at once a stream
 // that broke after lasting at least MinBackoff (one that broke sooner waits
 // its backoff), so a killed peer is reported within a round trip of its
 // death.

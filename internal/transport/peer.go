@@ -139,13 +139,20 @@ func (t *Transport) runPeer(p *peer) {
 	}
 }
 
+// errResetBeforeReply marks a plain-TCP dial whose connection was reset
+// after our hello and before the peer's reply.
+var errResetBeforeReply = errors.New("reset before the handshake reply")
+
 // processGone reports whether a failed dial proves the peer's process is
-// not running or is exiting: refused, or reset before the handshake's reply
-// (see ReportDown in the package comment). After kill -9 the kernel may
-// close the process's connections before its listener, so a redial made as
-// soon as the stream broke can be taken by the dying listener and reset.
+// not running or is exiting: refused, or, without TLS, reset before the
+// handshake's reply (see ReportDown in the package comment). After kill -9
+// the kernel may close the process's connections before its listener, so a
+// redial made as soon as the stream broke can be taken by the dying
+// listener and reset. With TLS a reset proves less: a running peer that
+// refuses our certificate, or a plain listener reading our ClientHello as a
+// bad hello, closes with our bytes unread, which resets the connection.
 func processGone(err error) bool {
-	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, errResetBeforeReply)
 }
 
 var errPeerClosedStream = errors.New("transport: peer closed the stream")
@@ -265,11 +272,16 @@ func (t *Transport) dial(ctx context.Context, to uint64, addr string, kind strea
 	}
 	conn = secured
 	hb := hello{version: protocolVersion, kind: kind, clusterID: t.cfg.ClusterID, from: t.cfg.ID, to: to}.marshal()
-	if _, err := conn.Write(hb[:]); err != nil {
-		return fail(fmt.Errorf("transport: handshake with member %d at %s: %w", to, addr, err))
+	_, err = conn.Write(hb[:])
+	var code replyCode
+	var reason string
+	if err == nil {
+		_, code, reason, err = readReply(conn)
 	}
-	_, code, reason, err := readReply(conn)
 	if err != nil {
+		if t.cfg.TLS == nil && errors.Is(err, syscall.ECONNRESET) {
+			err = fmt.Errorf("%w: %w", errResetBeforeReply, err)
+		}
 		return fail(fmt.Errorf("transport: handshake with member %d at %s: %w", to, addr, err))
 	}
 	if code == replyRemoved {

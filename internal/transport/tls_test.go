@@ -145,6 +145,10 @@ func TestTLSPeerFromAnotherCARefused(t *testing.T) {
 	}
 	a.rec.expectNoMessage(t)
 	rogue.rec.expectNoMessage(t)
+	// Both are running: a refused or reset TLS handshake is not a death.
+	if a.rec.nDown.Load() != 0 || rogue.rec.nDown.Load() != 0 {
+		t.Errorf("ReportDown called %d and %d times between running members", a.rec.nDown.Load(), rogue.rec.nDown.Load())
+	}
 }
 
 // TestTLSPlainDialerRefused: a member without TLS cannot talk to a TLS
@@ -163,4 +167,9 @@ func TestTLSPlainDialerRefused(t *testing.T) {
 	a.rec.waitUnreachable(t, 2)
 	a.rec.expectNoMessage(t)
 	plain.rec.expectNoMessage(t)
+	// The plain listener closes on the TLS member's ClientHello without
+	// reading all of it, which resets the TLS dial: not a death.
+	if n := a.rec.nDown.Load(); n != 0 {
+		t.Errorf("ReportDown called %d times for a running plain member", n)
+	}
 }

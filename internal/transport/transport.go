@@ -34,10 +34,10 @@ type Handler interface {
 	// exactly once for every MsgSnap passed to Send before Close.
 	ReportSnapshot(id uint64, failed bool)
 	// ReportDown says a dial to peer id was refused at the TCP level, or
-	// reset before the peer answered its handshake: its host answered that
-	// nothing listens at its address, or closed the listening socket with
-	// our connection in it, so its process is not running or is exiting (it
-	// crashed, was killed or stopped). This is stronger evidence than
+	// (without TLS) reset before the peer answered its hello: its host
+	// answered that nothing listens at its address, or closed the listening
+	// socket with our connection in it, so its process is not running or is
+	// exiting (it crashed, was killed or stopped). This is stronger evidence than
 	// ReportUnreachable: a partitioned, paused or slow peer makes dials time
 	// out, it neither refuses nor resets them. It is called after
 	// ReportUnreachable for the same failed dial, at every such redial.
