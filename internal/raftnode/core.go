@@ -190,10 +190,9 @@ type Core struct {
 	soft      raft.SoftState
 	err       error // sticky: set by the first storage or apply failure
 	// earlyCampaign counts the ticks until a campaign after the leader was
-	// reported down (detect.go); 0: none scheduled. earlyEvery is the period
-	// of the campaigns that follow while no leader appears, earlyLeft the
-	// ticks left in which they may.
-	earlyCampaign, earlyEvery, earlyLeft int
+	// reported down (detect.go); 0: none scheduled. earlyLeft is the ticks
+	// left in which campaigns may follow while no leader appears.
+	earlyCampaign, earlyLeft int
 
 	early, late []*raftpb.Message // reused send buffers
 }

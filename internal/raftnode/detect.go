@@ -66,7 +66,6 @@ func (c *Core) ReportDown(id uint64) {
 		return
 	}
 	c.earlyCampaign = 1 + 2*rank
-	c.earlyEvery = 2 * (len(c.confState.GetVoters()) - 1)
 	c.earlyLeft = c.cfg.ElectionTicks
 	c.log.Info("leader refuses connections: forgot it, campaigning early",
 		"leader", fmt.Sprintf("%x", id), "term", bs.GetTerm(), "in_ticks", c.earlyCampaign)
@@ -88,7 +87,7 @@ func (c *Core) tickEarlyCampaign() {
 		return
 	}
 	if c.earlyLeft > 0 {
-		c.earlyCampaign = c.earlyEvery
+		c.earlyCampaign = 2 * (len(c.confState.GetVoters()) - 1) // every survivor's turn, again
 	}
 	c.log.Info("campaigning early: the leader is gone", "term", bs.GetTerm(), "state", bs.RaftState.String())
 	_ = c.rn.Campaign() // refused only with unapplied conf changes; the timeout covers it

@@ -128,7 +128,7 @@ func divergedSurvivors(t *testing.T, aheadRanksFirst bool) (c *cluster, lead, ah
 	c.cut[[2]uint64{lead, behind}] = true
 	c.proposeN(lead, 10, 5)
 	if a, b := c.stores[ahead].durableLast(), c.stores[behind].durableLast(); a <= b {
-		t.Fatalf("setup: member %d has %d entries, %d has %d; want the first ahead", ahead, a, behind, b)
+		t.Fatalf("setup: member %d has %d entries, %d has %d; want %d ahead", ahead, a, behind, b, ahead)
 	}
 	c.crash(lead)
 	return c, lead, ahead, behind
