@@ -297,8 +297,13 @@ func (c *Core) Campaign() error { return c.rn.Campaign() }
 // modify it afterwards. Messages from unknown peers or of local-only types
 // are rejected with raft's error and are harmless to ignore.
 func (c *Core) Step(m *raftpb.Message) error {
-	if m.GetType() == raftpb.MsgPreVote {
+	switch m.GetType() {
+	case raftpb.MsgPreVote:
 		c.notePreVote(m)
+	case raftpb.MsgReadIndex:
+		if c.answerReadIndex(m) {
+			return nil
+		}
 	}
 	return c.rn.Step(m)
 }
