@@ -34,6 +34,12 @@ type cpuUse struct {
 	// the span both CPU figures cover (the tool's own elapsed time, behind
 	// its rate, leaves out its start, connections and watch creation).
 	Wall float64 `json:"tool_wall_s"`
+	// Steal is the CPU time the hypervisor gave to other guests while this
+	// machine's processes were ready to run, over all cores, in seconds:
+	// the growth of /proc/stat's steal column across the run. On a shared
+	// virtual machine it is what makes one system's runs slower than
+	// another's through no fault of either.
+	Steal float64 `json:"steal_s"`
 }
 
 // perReq is seconds over requests in µs; ok is false without requests.
@@ -121,6 +127,36 @@ func procCPU(pid int) (float64, error) {
 	return float64(t) / clkTck(), nil
 }
 
+// parseStatSteal returns the steal time, in clock ticks, of the first
+// line of /proc/stat ("cpu" followed by user, nice, system, idle, iowait,
+// irq, softirq, steal, ...: the whole machine's times).
+func parseStatSteal(s string) (uint64, error) {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return 0, errProcStat
+	}
+	v, err := strconv.ParseUint(f[8], 10, 64)
+	if err != nil {
+		return 0, errProcStat
+	}
+	return v, nil
+}
+
+// machineSteal is the machine's steal time so far, all cores together, in
+// seconds.
+func machineSteal() (float64, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, err
+	}
+	t, err := parseStatSteal(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("%w (/proc/stat)", err)
+	}
+	return float64(t) / clkTck(), nil
+}
+
 // cpuSeconds is the CPU every member has used so far, together. A member
 // that is not running makes it fail: the sum would not be the cluster's.
 func (cl *cluster) cpuSeconds() (float64, error) {
@@ -152,7 +188,10 @@ type cpuSummary struct {
 	// share of the machine the run used while the tool ran, which does not
 	// depend on how the tool times itself.
 	Busy float64 `json:"busy"`
-	Runs int     `json:"runs"`
+	// Steal is the hypervisor's steal time ÷ (cores × the tool's wall
+	// time): the share of the machine other guests took while the tool ran.
+	Steal float64 `json:"steal"`
+	Runs  int     `json:"runs"`
 }
 
 // cpuOf summarizes a cell's runs that carry CPU figures; ok is false when
@@ -161,7 +200,7 @@ func cpuOf(c *cell, cores int) (cpuSummary, bool) {
 	if c == nil || !c.ok() {
 		return cpuSummary{}, false
 	}
-	var srv, tool, rps, busy []float64
+	var srv, tool, rps, busy, steal []float64
 	for _, r := range c.Runs {
 		if r.CPU == nil {
 			continue
@@ -174,13 +213,14 @@ func cpuOf(c *cell, cores int) (cpuSummary, bool) {
 		srv, tool, rps = append(srv, s), append(tool, t), append(rps, r.RPS)
 		if r.CPU.Wall > 0 {
 			busy = append(busy, (r.CPU.Server+r.CPU.Tool)/(float64(cores)*r.CPU.Wall))
+			steal = append(steal, r.CPU.Steal/(float64(cores)*r.CPU.Wall))
 		}
 	}
 	if len(srv) == 0 {
 		return cpuSummary{}, false
 	}
 	s := cpuSummary{ServerUS: spreadOf(srv).Med, ToolUS: spreadOf(tool).Med, RPS: spreadOf(rps).Med,
-		Busy: spreadOf(busy).Med, Runs: len(srv)}
+		Busy: spreadOf(busy).Med, Steal: spreadOf(steal).Med, Runs: len(srv)}
 	if sum := s.ServerUS + s.ToolUS; sum > 0 {
 		s.CeilingRPS = float64(cores) * 1e6 / sum
 		s.OfCeiling = s.RPS / s.CeilingRPS
@@ -241,6 +281,8 @@ func renderCPU(e *env, members []int, cores int) string {
 	p("")
 	p("What it means: a measured rate close to its ceiling (say 80%% or more) means the run was CPU-bound — the machine, not the server's design, set the rate. A server that spends S µs per request beside a tool that spends T can then only gain in proportion to its share of the CPU: halving S raises the ceiling by (S + T) ÷ (S/2 + T), never 2×, and no server can beat %d × 10⁶ ÷ T. CPU that no process is charged for (interrupts, the harness itself) is in neither column. Both columns cover the tool's whole process (its start, connections and watch creation too) while its rate covers only the part it times, so a short run, or watch fan-out with its 1,000 watches to create, can show more than 100%% of its ceiling; over runs of a few seconds of puts or ranges the difference is small. The JSON output (`--json`) also has each run's CPU seconds, requests and the tool's wall time, and per cell the share of the cores used while the tool ran (`busy`).", cores)
 	p("")
+	p("Stolen is the share of the machine's CPU time that the hypervisor gave to other guests while the tool ran (the growth of the steal column of /proc/stat over the run ÷ (cores × the tool's wall time), median of the runs), for each system in turn. On a shared virtual machine a system whose runs met more of it was slowed by its neighbours, not by its design: its CPU per request rises with it, the tool's as much as the members', so ratios between cells that differ in it are not the systems' alone.")
+	p("")
 	concord, rival := e.hasSys("concord"), e.hasSys("etcd36")
 	wls := cpuWorkloads(e.workloads)
 	for _, n := range members {
@@ -263,6 +305,16 @@ func renderCPU(e *env, members []int, cores int) string {
 			head += " etcd 3.6 CPU-bound ceiling, req/s | etcd 3.6 req/s (of ceiling) |"
 			sep += "---:|---:|"
 		}
+		head += " stolen:"
+		for i, s := range e.systems {
+			if i > 0 {
+				head += " /"
+			}
+			head += " " + s.Name
+		}
+		head += " |"
+		sep += "---:|"
+
 		p("%s", head)
 		p("%s", sep)
 		for _, w := range wls {
@@ -298,6 +350,15 @@ func renderCPU(e *env, members []int, cores int) string {
 						row += " — | — |"
 					}
 				}
+				var stolen []string
+				for _, s := range e.systems {
+					if c, ok := sums[s.Key]; ok {
+						stolen = append(stolen, fmt.Sprintf("%.0f%%", 100*c.Steal))
+					} else {
+						stolen = append(stolen, "—")
+					}
+				}
+				row += " " + strings.Join(stolen, " / ") + " |"
 				p("%s", row)
 			}
 		}

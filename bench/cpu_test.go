@@ -30,6 +30,27 @@ func TestParseProcStatTicks(t *testing.T) {
 	}
 }
 
+func TestParseStatSteal(t *testing.T) {
+	tests := []struct {
+		stat string
+		want uint64
+		ok   bool
+	}{
+		{"cpu  402509 0 131033 283966 24645 0 31952 12240 0 0\ncpu0 204958 0 64039 145803 10058 0 13207 6189 0 0\n", 12240, true},
+		{"cpu 1 2 3 4 5 6 7 8\n", 8, true},
+		{"cpu 1 2 3 4 5 6 7\n", 0, false}, // a kernel without the steal column
+		{"cpu0 1 2 3 4 5 6 7 8\n", 0, false},
+		{"cpu 1 2 3 4 5 6 7 x\n", 0, false},
+		{"", 0, false},
+	}
+	for _, tc := range tests {
+		got, err := parseStatSteal(tc.stat)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseStatSteal(%q) = %d, %v, want %d, ok %v", tc.stat, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
 func TestAuxvValue(t *testing.T) {
 	for _, size := range []int{4, 8} {
 		var b []byte
@@ -82,9 +103,9 @@ func TestProcCPU(t *testing.T) {
 
 func TestCPUOf(t *testing.T) {
 	c := &cell{Runs: []sample{
-		{RPS: 1000, CPU: &cpuUse{Server: 1.0, Tool: 0.5, Requests: 10000, Wall: 1}}, // 100 + 50 µs
-		{RPS: 1200, CPU: &cpuUse{Server: 1.2, Tool: 0.4, Requests: 10000, Wall: 1}}, // 120 + 40 µs
-		{RPS: 800, CPU: &cpuUse{Server: 0.8, Tool: 0.6, Requests: 10000, Wall: 1}},  // 80 + 60 µs
+		{RPS: 1000, CPU: &cpuUse{Server: 1.0, Tool: 0.5, Requests: 10000, Wall: 1, Steal: 0.1}}, // 100 + 50 µs
+		{RPS: 1200, CPU: &cpuUse{Server: 1.2, Tool: 0.4, Requests: 10000, Wall: 1, Steal: 0.4}}, // 120 + 40 µs
+		{RPS: 800, CPU: &cpuUse{Server: 0.8, Tool: 0.6, Requests: 10000, Wall: 1}},              // 80 + 60 µs
 		{RPS: 5, CPUErr: "member gone"},
 	}}
 	s, ok := cpuOf(c, 2)
@@ -93,6 +114,9 @@ func TestCPUOf(t *testing.T) {
 	}
 	if s.ServerUS != 100 || s.ToolUS != 50 || s.Runs != 3 || s.RPS != 1000 || s.Busy != 0.75 {
 		t.Errorf("summary %+v, want server 100 µs, tool 50 µs, 3 runs, 1000 req/s, 75%% busy", s)
+	}
+	if math.Abs(s.Steal-0.05) > 1e-12 { // the median of 0.05, 0.2 and 0 of two cores
+		t.Errorf("steal %v, want 0.05", s.Steal)
 	}
 	if math.Abs(s.CeilingRPS-2e6/150) > 1e-9 || math.Abs(s.OfCeiling-1000/(2e6/150)) > 1e-12 {
 		t.Errorf("ceiling %v (of %v), want %v", s.CeilingRPS, s.OfCeiling, 2e6/150)
@@ -114,14 +138,16 @@ func TestRenderCPU(t *testing.T) {
 		cells:     map[string]*cell{},
 	}
 	for _, tk := range tools {
-		e.cells[cellKey(3, "concord", "put-100-leader", tk)] = &cell{Runs: []sample{{RPS: 10000, CPU: &cpuUse{Server: 2, Tool: 1, Requests: 20000}}}}
-		e.cells[cellKey(3, "etcd36", "put-100-leader", tk)] = &cell{Runs: []sample{{RPS: 8000, CPU: &cpuUse{Server: 3, Tool: 1, Requests: 20000}}}}
+		e.cells[cellKey(3, "concord", "put-100-leader", tk)] = &cell{Runs: []sample{{RPS: 10000, CPU: &cpuUse{Server: 2, Tool: 1, Requests: 20000, Wall: 2}}}}
+		e.cells[cellKey(3, "etcd36", "put-100-leader", tk)] = &cell{Runs: []sample{{RPS: 8000, CPU: &cpuUse{Server: 3, Tool: 1, Requests: 20000, Wall: 2.5, Steal: 1}}}}
 	}
 	s := renderCPU(e, []int{3}, 2)
 	for _, want := range []string{
 		"## CPU per request", "### 3 members",
 		// Concord: 100 + 50 µs/req → ceiling 2e6/150 = 13333; etcd: 150 + 50 → 10000.
-		"| put 8 B/256 B, 100 clients/10 conns, leader | etcd benchmark | 100 / 50.0 | 150 / 50.0 | 0.67× | 13333 | 10000 (75%) | 10000 | 8000 (80%) |",
+		// etcd 3.6's run lost 1 s of 2 × 2.5 s to other guests: 20%.
+		"| put 8 B/256 B, 100 clients/10 conns, leader | etcd benchmark | 100 / 50.0 | 150 / 50.0 | 0.67× | 13333 | 10000 (75%) | 10000 | 8000 (80%) | 0% / 20% |",
+		"| workload | tool | Concord server / tool µs/req | etcd 3.6 server / tool µs/req | server CPU Concord ÷ etcd 3.6 | Concord CPU-bound ceiling, req/s | Concord req/s (of ceiling) | etcd 3.6 CPU-bound ceiling, req/s | etcd 3.6 req/s (of ceiling) | stolen: Concord / etcd 3.6 |",
 		// 2 × 8000 = 16000 req/s → 125 µs in all, 50 for the tool, 75 left.
 		"2.0× is 16000 req/s, 125 µs of CPU per request for servers and tool together; the tool takes 50.0, leaving 75.0 µs",
 	} {

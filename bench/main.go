@@ -548,6 +548,7 @@ func (e *env) runTool(ctx context.Context, t toolKind, args []string, timeout ti
 // CPU cannot be read keeps its figures, with CPUErr instead of CPU.
 func (e *env) runMeasured(ctx context.Context, t toolKind, w workload, cl *cluster, total int, timeout time.Duration) (sample, error) {
 	before, errBefore := cl.cpuSeconds()
+	stealBefore, errSteal := machineSteal()
 	t0 := time.Now()
 	s, toolCPU, err := e.runTool(ctx, t, w.args(t, cl.Endpoints, total), timeout)
 	wall := time.Since(t0).Seconds()
@@ -555,13 +556,19 @@ func (e *env) runMeasured(ctx context.Context, t toolKind, w workload, cl *clust
 		return s, err
 	}
 	after, errAfter := cl.cpuSeconds()
+	stealAfter, errStealAfter := machineSteal()
 	switch {
 	case errBefore != nil:
 		s.CPUErr = errBefore.Error()
 	case errAfter != nil:
 		s.CPUErr = errAfter.Error()
+	case errSteal != nil:
+		s.CPUErr = errSteal.Error()
+	case errStealAfter != nil:
+		s.CPUErr = errStealAfter.Error()
 	default:
-		s.CPU = &cpuUse{Server: after - before, Tool: toolCPU, Requests: s.RPS * s.Elapsed, Wall: wall}
+		s.CPU = &cpuUse{Server: after - before, Tool: toolCPU, Requests: s.RPS * s.Elapsed, Wall: wall,
+			Steal: stealAfter - stealBefore}
 	}
 	return s, nil
 }
@@ -588,8 +595,8 @@ func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, la
 	r := c.rps()
 	cpu := ""
 	if u, ok := cpuOf(c, runtime.NumCPU()); ok {
-		cpu = fmt.Sprintf(" | cpu µs/req server %s tool %s, %.0f%% of ceiling, cores %.0f%% busy",
-			us(u.ServerUS), us(u.ToolUS), 100*u.OfCeiling, 100*u.Busy)
+		cpu = fmt.Sprintf(" | cpu µs/req server %s tool %s, %.0f%% of ceiling, cores %.0f%% busy, %.0f%% stolen",
+			us(u.ServerUS), us(u.ToolUS), 100*u.OfCeiling, 100*u.Busy, 100*u.Steal)
 	}
 	p.note("  %s | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms%s",
 		label, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99(), cpu)
