@@ -102,13 +102,13 @@
 //
 // raft is configured with PreVote, CheckQuorum, ReadOnlySafe (ReadIndex
 // confirms leadership with a heartbeat round, or see Reads; no clock-based
-// leases) and
-// StepDownOnRemoval. Its Storage is a raft.MemoryStorage the Core owns. On
-// restart the Core fills it from Boot (ApplySnapshot, SetHardState, Append),
-// restores the state machine from the snapshot first, and tells raft that
-// the snapshot index is applied; the committed tail of the log is applied
-// again from there, so the state machine must be the in-memory one the
-// snapshot restored, not one that survived the restart.
+// leases) and StepDownOnRemoval. Its Storage is a raft.MemoryStorage the
+// Core owns. On restart the Core fills it from Boot (ApplySnapshot,
+// SetHardState, Append), restores the state machine from the snapshot
+// first, and tells raft that the snapshot index is applied; the committed
+// tail of the log is applied again from there, so the state machine must be
+// the in-memory one the snapshot restored, not one that survived the
+// restart.
 //
 // # Losing a leader early
 //

@@ -11,14 +11,14 @@ import (
 // heartbeat round: acknowledgements from a quorum, itself included, prove
 // that no newer leader could have committed anything before the read
 // began, so its commit index covers every write acknowledged before then.
-// A round on a follower is so four messages: the request, the heartbeats,
-// their answers and the response.
+// A round on a follower so takes four transport hops: the request, the
+// heartbeats, their answers and the response.
 //
 // The request is itself such an acknowledgement. A follower sends it only
 // after the read began (t0), and only to the leader it follows in its
 // current term; so when it sent it (t1 >= t0) it had not voted in any term
-// after the leader's current one T (it follows this leader, which the
-// leader, still leading in T when the request arrives, cannot be in a later
+// after the leader's current one T (it follows this leader, and the
+// leader, still leading in T when the request arrives, has led in no later
 // term). A leader of a term after T elected before t0 needs votes from a
 // quorum, and every quorum meets every other: if the leader and the
 // requester together are a quorum, one of them voted for it, the requester
