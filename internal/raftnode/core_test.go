@@ -383,18 +383,9 @@ func TestCoreReadIndex(t *testing.T) {
 	c.proposeN(lead, 0, 10)
 	commit := c.cores[lead].BasicStatus().GetCommit()
 
-	hasRead := func(id uint64, rctx string) (uint64, bool) {
-		for _, rs := range c.reads[id] {
-			if string(rs.RequestCtx) == rctx {
-				return rs.Index, true
-			}
-		}
-		return 0, false
-	}
-
 	c.cores[lead].ReadIndex([]byte("on-leader"))
 	c.stabilize()
-	if idx, ok := hasRead(lead, "on-leader"); !ok || idx < commit {
+	if idx, ok := c.readAnswer(lead, "on-leader"); !ok || idx < commit {
 		t.Fatalf("leader ReadIndex = %d, %v; want >= %d, true", idx, ok, commit)
 	}
 	follower := c.ids[0]
@@ -403,7 +394,7 @@ func TestCoreReadIndex(t *testing.T) {
 	}
 	c.cores[follower].ReadIndex([]byte("on-follower"))
 	c.stabilize()
-	if idx, ok := hasRead(follower, "on-follower"); !ok || idx < commit {
+	if idx, ok := c.readAnswer(follower, "on-follower"); !ok || idx < commit {
 		t.Fatalf("follower ReadIndex = %d, %v; want >= %d, true", idx, ok, commit)
 	}
 
@@ -418,7 +409,7 @@ func TestCoreReadIndex(t *testing.T) {
 	}
 	newLead := c.waitLeader(rest...)
 	c.tick(3 * DefaultElectionTicks)
-	if idx, ok := hasRead(lead, "isolated"); ok {
+	if idx, ok := c.readAnswer(lead, "isolated"); ok {
 		t.Fatalf("isolated leader answered ReadIndex with %d", idx)
 	}
 	if s := c.cores[lead].BasicStatus(); s.RaftState == raft.StateLeader {
@@ -426,7 +417,7 @@ func TestCoreReadIndex(t *testing.T) {
 	}
 	c.cores[newLead].ReadIndex([]byte("new-leader"))
 	c.stabilize()
-	if _, ok := hasRead(newLead, "new-leader"); !ok {
+	if _, ok := c.readAnswer(newLead, "new-leader"); !ok {
 		t.Fatal("new leader did not answer ReadIndex")
 	}
 	c.heal()

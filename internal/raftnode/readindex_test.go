@@ -51,6 +51,8 @@ func (c *cluster) readRound() map[raftpb.MessageType]int {
 	return nil
 }
 
+// readAnswer is the index member id's ReadIndex round rctx was answered
+// with, if it was.
 func (c *cluster) readAnswer(id uint64, rctx string) (uint64, bool) {
 	for _, rs := range c.reads[id] {
 		if string(rs.RequestCtx) == rctx {
