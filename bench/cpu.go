@@ -314,7 +314,6 @@ func renderCPU(e *env, members []int, cores int) string {
 		}
 		head += " |"
 		sep += "---:|"
-
 		p("%s", head)
 		p("%s", sep)
 		for _, w := range wls {

@@ -221,11 +221,20 @@ func (c *cluster) checkInvariants() {
 }
 
 // stabilize runs Readys and delivers messages until the network is quiet.
-func (c *cluster) stabilize() {
+func (c *cluster) stabilize() { c.stabilizeCounting(nil) }
+
+// stabilizeCounting is stabilize that also counts, in sent (if not nil),
+// the messages of each type that were sent meanwhile.
+func (c *cluster) stabilizeCounting(sent map[raftpb.MessageType]int) {
 	c.t.Helper()
 	for range 10000 {
 		a := c.process()
 		c.checkInvariants()
+		if sent != nil {
+			for _, m := range c.queue {
+				sent[m.GetType()]++
+			}
+		}
 		b := c.deliver()
 		if !a && !b {
 			return

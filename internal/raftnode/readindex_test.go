@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"slices"
 	"testing"
 
 	"go.etcd.io/raft/v3"
@@ -32,25 +33,6 @@ func TestPairIsQuorum(t *testing.T) {
 	}
 }
 
-// readRound runs the cluster until it is quiet, counting the messages of
-// each type that were sent.
-func (c *cluster) readRound() map[raftpb.MessageType]int {
-	c.t.Helper()
-	sent := map[raftpb.MessageType]int{}
-	for range 10000 {
-		a := c.process()
-		c.checkInvariants()
-		for _, m := range c.queue {
-			sent[m.GetType()]++
-		}
-		if b := c.deliver(); !a && !b {
-			return sent
-		}
-	}
-	c.t.Fatal("cluster did not stabilize")
-	return nil
-}
-
 // readAnswer is the index member id's ReadIndex round rctx was answered
 // with, if it was.
 func (c *cluster) readAnswer(id uint64, rctx string) (uint64, bool) {
@@ -62,14 +44,11 @@ func (c *cluster) readAnswer(id uint64, rctx string) (uint64, bool) {
 	return 0, false
 }
 
+// otherThan is ids without the members in not.
 func otherThan(ids []uint64, not ...uint64) []uint64 {
 	var out []uint64
 	for _, id := range ids {
-		skip := false
-		for _, n := range not {
-			skip = skip || id == n
-		}
-		if !skip {
+		if !slices.Contains(not, id) {
 			out = append(out, id)
 		}
 	}
@@ -94,7 +73,8 @@ func TestCoreFollowerReadIndexRound(t *testing.T) {
 		follower := otherThan(c.ids, lead)[0]
 
 		c.cores[follower].ReadIndex([]byte("r"))
-		sent := c.readRound()
+		sent := map[raftpb.MessageType]int{}
+		c.stabilizeCounting(sent)
 		idx, ok := c.readAnswer(follower, "r")
 		if !ok || idx < commit {
 			t.Fatalf("%d voters: follower ReadIndex = %d, %t; want >= %d, true", tc.voters, idx, ok, commit)
@@ -161,8 +141,13 @@ func TestCoreFollowerReadIndexBeforeFirstCommit(t *testing.T) {
 	next := otherThan(c.ids, lead)[0]
 	reader := otherThan(c.ids, lead, next)[0]
 
+	early := &raftpb.Message{
+		Type:    raftpb.MessageType_MsgReadIndex.Enum(),
+		From:    new(reader),
+		To:      new(next),
+		Entries: []*raftpb.Entry{{Data: []byte("early")}},
+	}
 	c.cores[lead].TransferLeadership(next)
-	var answered bool
 	for range 100 {
 		c.process()
 		s := c.cores[next].BasicStatus()
@@ -170,21 +155,10 @@ func TestCoreFollowerReadIndexBeforeFirstCommit(t *testing.T) {
 			if term, err := c.cores[next].mem.Term(s.GetCommit()); err != nil || term == s.GetTerm() {
 				t.Fatalf("setup: new leader's commit %d already in its term (%d, %v)", s.GetCommit(), term, err)
 			}
-			answered = c.cores[next].answerReadIndex(&raftpb.Message{
-				Type:    raftpb.MessageType_MsgReadIndex.Enum(),
-				From:    new(reader),
-				To:      new(next),
-				Entries: []*raftpb.Entry{{Data: []byte("early")}},
-			})
-			if answered {
+			if c.cores[next].answerReadIndex(early) {
 				t.Fatal("answered a ReadIndex before committing in its term")
 			}
-			_ = c.cores[next].Step(&raftpb.Message{
-				Type:    raftpb.MessageType_MsgReadIndex.Enum(),
-				From:    new(reader),
-				To:      new(next),
-				Entries: []*raftpb.Entry{{Data: []byte("early")}},
-			})
+			_ = c.cores[next].Step(early)
 			break
 		}
 		c.deliver()
