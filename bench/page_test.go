@@ -23,7 +23,8 @@ func TestRenderPage(t *testing.T) {
 		noop:      map[string]*cell{ceil1: {Runs: []sample{{RPS: 10000}}}, ceil100: {Runs: []sample{{RPS: 50000}}}},
 		fsync: map[int]*cell{1: {Runs: []sample{{RPS: 1000, P50: 0.9, P99: 1.5}, {RPS: 1200, P50: 0.8, P99: 1.4}, {RPS: 1100, P50: 0.85, P99: 1.45}}},
 			3: {Runs: []sample{{RPS: 700, P50: 1.4, P99: 2.5}}}},
-		rss: map[string][]float64{"3|concord": {40, 41, 42}},
+		rss:    map[string][]float64{"3|concord": {40, 41, 42}},
+		phases: []phase{{"build", 9400 * time.Millisecond}, {"3-member tables", 61 * time.Second}},
 	}
 	for _, n := range []int{1, 3} {
 		for _, t := range []toolKind{toolEtcd, toolConcord} {
@@ -40,6 +41,7 @@ func TestRenderPage(t *testing.T) {
 		"## Concord against the no-op gRPC ceiling", "| 20.0% |", "40, 41, 42",
 		"concord bench --format json --endpoints <endpoints> --target-leader --conns 1 --clients 1 put --key-size 8 --val-size 256 --total <N>",
 		"benchmark --precise --endpoints <endpoints>", "boom \\| bang", "put, 1 client: p50 ≤ 0.5 ms | met (0.40 ms)",
+		"- run: 1970-01-01 00:00 UTC, took 1m0s (build 9s, 3-member tables 1m1s)",
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

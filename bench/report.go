@@ -234,7 +234,7 @@ func renderPage(e *env) string {
 	p("## Setup")
 	p("")
 	p("- machine: %d cores (%s), %s RAM, Linux %s; %s", runtime.NumCPU(), cpuModel(), memTotal(), kernel(), e.goVersion)
-	p("- run: %s, took %v", e.started.UTC().Format("2006-01-02 15:04 MST"), e.finished.Sub(e.started).Round(time.Second))
+	p("- run: %s, took %v%s", e.started.UTC().Format("2006-01-02 15:04 MST"), e.finished.Sub(e.started).Round(time.Second), phasesText(e.phases))
 	p("- systems:")
 	for _, s := range e.systems {
 		p("  - **%s**: %s", s.Name, s.Version)
@@ -476,4 +476,17 @@ func renderResults(e *env, p func(string, ...any), wls []workload, cellOf func(s
 			p("%s", row)
 		}
 	}
+}
+
+// phasesText lists where a run's time went, as " (build 9s, machine
+// ceilings 24s, ...)"; empty when nothing was recorded.
+func phasesText(ps []phase) string {
+	if len(ps) == 0 {
+		return ""
+	}
+	parts := make([]string, len(ps))
+	for i, ph := range ps {
+		parts[i] = fmt.Sprintf("%s %v", ph.Name, ph.Took.Round(time.Second))
+	}
+	return " (" + strings.Join(parts, ", ") + ")"
 }

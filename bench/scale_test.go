@@ -136,7 +136,7 @@ func TestCommasAndHuman(t *testing.T) {
 
 func TestLoadArgs(t *testing.T) {
 	got := strings.Join(loadArgs("a:1,b:2", 100000, "r/"), " ")
-	want := "bench --format json --endpoints a:1,b:2 --target-leader --conns 10 --clients 100 put --key-size 8 --val-size 256 --sequential-keys --key-space-size 100000 --key-prefix r/ --total 100000"
+	want := "bench --format json --endpoints a:1,b:2 --target-leader --conns 50 --clients 1000 put --key-size 8 --val-size 256 --sequential-keys --key-space-size 100000 --key-prefix r/ --total 100000"
 	if got != want {
 		t.Errorf("loadArgs = %q, want %q", got, want)
 	}
@@ -252,7 +252,7 @@ func TestRenderScaleSections(t *testing.T) {
 	}
 	for _, want := range []string{
 		"## Range over 100,000 keys: `--limit 100` and `--count-only` (3 members)",
-		"concord bench --format json --endpoints <endpoints> --target-leader --conns 10 --clients 100 put --key-size 8 --val-size 256 --sequential-keys --key-space-size 100000 --key-prefix r/ --total 100000",
+		"concord bench --format json --endpoints <endpoints> --target-leader --conns 50 --clients 1000 put --key-size 8 --val-size 256 --sequential-keys --key-space-size 100000 --key-prefix r/ --total 100000",
 		"`benchmark --precise --endpoints <endpoints> --conns 10 --clients 100 range r/ r0 --consistency l --count-only --total <N>`",
 		"`concord bench --format json --endpoints <endpoints> --conns 1 --clients 1 range r/ r0 --consistency l --limit 100 --total <N>`",
 		"| 20000 (20000–20000) |", "| 20.00× |", "boom \\| bang", "| 100,000, 100,000, 100,000 |",
