@@ -180,3 +180,27 @@ func TestCPUModelFrom(t *testing.T) {
 		}
 	}
 }
+
+func TestStolenShare(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		s      sample
+		cores  int
+		want   float64
+		wantOK bool
+	}{
+		{"none stolen", sample{CPU: &cpuUse{Wall: 2}}, 2, 0, true},
+		{"a quarter", sample{CPU: &cpuUse{Wall: 2, Steal: 1}}, 2, 0.25, true},
+		{"all", sample{CPU: &cpuUse{Wall: 1, Steal: 2}}, 2, 1, true},
+		{"no CPU figures", sample{}, 2, 0, false},
+		{"no wall time", sample{CPU: &cpuUse{Steal: 1}}, 2, 0, false},
+	} {
+		got, ok := stolenShare(tc.s, tc.cores)
+		if got != tc.want || ok != tc.wantOK {
+			t.Errorf("%s: stolenShare = %v, %v; want %v, %v", tc.name, got, ok, tc.want, tc.wantOK)
+		}
+	}
+	if maxStolen <= 0 || maxStolen >= 1 || maxStealRepeats < 1 {
+		t.Errorf("maxStolen %v, maxStealRepeats %d: a run must be repeatable, and not for any steal", maxStolen, maxStealRepeats)
+	}
+}

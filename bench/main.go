@@ -661,6 +661,22 @@ func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, 
 			c.Err = err.Error()
 			return c
 		}
+		// A run the hypervisor took much of the machine from measures the
+		// neighbours, and only the system it happened to: run it again
+		// (the page lists each repeat; the last attempt stands).
+		for tries := 0; tries < maxStealRepeats && ctx.Err() == nil; tries++ {
+			share, ok := stolenShare(s, runtime.NumCPU())
+			if !ok || share <= maxStolen || e.opts.Smoke {
+				break
+			}
+			again, err := e.runMeasured(ctx, t, w, cl, total, timeout)
+			if err != nil {
+				break // keep the run we have
+			}
+			c.Retried++
+			c.Errors = append(c.Errors, fmt.Sprintf("%.0f%% of the machine stolen by the hypervisor", 100*share))
+			s = again
+		}
 		c.Runs = append(c.Runs, s)
 	}
 	return c

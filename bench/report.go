@@ -251,6 +251,9 @@ func renderPage(e *env) string {
 		p("- per workload and tool: one calibration run (also a warm-up) sizes the total N to about %.3g s of load, then %d runs of N; figures are the median with min–max of the runs; latencies are medians of the runs' p50 and p99", o.Secs, o.Runs)
 	}
 	p("- CPU: each measured run also records the CPU its members and its load tool used (see CPU per request)")
+	if !o.Smoke {
+		p("- steal: a measured run during which the hypervisor gave more than %.0f%% of the machine's CPU to other guests (the growth of /proc/stat's steal column ÷ (cores × the tool's wall time)) measured its neighbours, and only the system it happened to; it is run again, at most %d times, and the last attempt stands. Every repeat is listed under Runs with the share stolen from the attempt it replaced; this section applies to the sections at scale and the TLS and auth section too", 100*maxStolen, maxStealRepeats)
+	}
 	p("- ratios: Concord's median req/s ÷ the rival's, with the same tool (for watch latency: the rival's p50 ÷ Concord's); above 1 means Concord is ahead")
 	p("")
 
