@@ -207,14 +207,6 @@ type phase struct {
 	Took time.Duration
 }
 
-// timed runs f as the phase name, recording its wall time even when it fails.
-func (e *env) timed(name string, f func() error) error {
-	t0 := time.Now()
-	err := f()
-	e.phases = append(e.phases, phase{name, time.Since(t0)})
-	return err
-}
-
 // anyScale reports whether a section at scale runs.
 func (e *env) anyScale() bool {
 	for _, id := range scaleIDs {
@@ -380,9 +372,11 @@ func run(o options) error {
 		}
 	}
 	if e.tlsAuth {
-		if err := e.timed(tlsAuthID, func() error { return e.measureTLSAuth(ctx, p, work, perCell, runTimeout) }); err != nil {
+		t0 := time.Now()
+		if err := e.measureTLSAuth(ctx, p, work, perCell, runTimeout); err != nil {
 			return err
 		}
+		e.phases = append(e.phases, phase{tlsAuthID, time.Since(t0)})
 	}
 	e.finished = time.Now()
 	var page string
