@@ -63,11 +63,13 @@ func sizesFor(smoke bool) scaleSizes {
 // prefix through the leader, 1,000 clients on 50 connections, each key
 // written once. A load is not a measured workload: its shape only has to be
 // the same for every system and fast. Ten times the tables' 100 clients in
-// flight gives every system bigger raft batches (1.4–1.8× the puts/s at
-// 100,000–250,000 keys, session of 2026-12-07), which keeps the 1,000,000
-// keys of three systems within the full run's 30 minutes; every key is
+// flight gives every system bigger raft batches: the 1,000,000 keys took
+// 98 / 111 / 93 s (Concord / etcd 3.6 / etcd 3.4) against 118 / 194 / 183 s
+// with 100 clients on 10 connections, in two full runs of 2026-12-07 on one
+// machine, which keeps the full run within its 30 minutes. Every key is
 // still its own put, so each system's log and index hold what single puts
-// leave behind.
+// leave behind; etcd's memory after the load does depend on its shape
+// (bench/STEPS.md, "What bounds the rest").
 func loadArgs(endpoints string, n int, prefix string) []string {
 	return []string{"bench", "--format", "json", "--endpoints", endpoints, "--target-leader", "--conns", "50", "--clients", "1000",
 		"put", "--key-size", strconv.Itoa(bigKeySize), "--val-size", strconv.Itoa(bigValSize),
