@@ -76,6 +76,7 @@ type serverFlags struct {
 
 	watchProgressNotifyInterval time.Duration // watch.go's server side
 	watchBufferEvents           int
+	watchBatchInterval          time.Duration
 
 	faultInjection bool // serve the fault API (fault.go is its CLI)
 	enablePprof    bool
@@ -133,6 +134,7 @@ CONCORD_INITIAL_CLUSTER. A flag given on the command line wins.`,
 	fl.IntVar(&f.maxRequestBytes, "max-request-bytes", def.MaxRequestBytes, "largest client request in bytes")
 	fl.IntVar(&f.maxTxnOps, "max-txn-ops", def.MaxTxnOps, "most operations in one txn")
 	fl.DurationVar(&f.watchProgressNotifyInterval, "watch-progress-notify-interval", def.WatchProgressNotifyInterval, "period of progress notifications for watchers that ask for them")
+	fl.DurationVar(&f.watchBatchInterval, "watch-batch-interval", def.WatchBatchInterval, "least time between rounds of responses of a watch stream that falls behind the writes, so each watcher gets its events of the interval in one response (0: no wait)")
 	fl.IntVar(&f.watchBufferEvents, "watch-buffer-events", 1024, "events buffered per watcher for a slow client before it catches up from history")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 
@@ -259,6 +261,7 @@ func (f serverFlags) config() (server.Config, error) {
 	cfg.MaxTxnOps = f.maxTxnOps
 	cfg.WatchProgressNotifyInterval = f.watchProgressNotifyInterval
 	cfg.WatchBufferEvents = f.watchBufferEvents
+	cfg.WatchBatchInterval = f.watchBatchInterval
 	cfg.AutoPromote = f.autoPromote
 	cfg.FaultInjection = f.faultInjection
 	cfg.UnsafeLocalReads = f.unsafeLocalReads

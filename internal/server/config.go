@@ -77,6 +77,10 @@ type Config struct {
 	// watchers that asked for them (etcd:
 	// --experimental-watch-progress-notify-interval; 0 means 10 minutes).
 	WatchProgressNotifyInterval time.Duration
+	// WatchBatchInterval is the least time between the starts of two rounds
+	// of responses of a watch stream that is not keeping up with the writes
+	// (see the etcd front end's watch stream); 0 sends each round at once.
+	WatchBatchInterval time.Duration
 	// WatchBufferEvents bounds the events a watcher buffers for a slow
 	// consumer before it falls back to catching up from history (0: the
 	// watch package default). Tests shrink it so catch-up runs often.
@@ -141,6 +145,7 @@ func DefaultConfig() Config {
 		MaxTxnOps:                   128,
 		StrictReconfigCheck:         true,
 		WatchProgressNotifyInterval: DefaultWatchProgressNotifyInterval,
+		WatchBatchInterval:          DefaultWatchBatchInterval,
 		FS:                          vfs.Default,
 	}
 }
@@ -209,6 +214,9 @@ func (c Config) Validate() error {
 	}
 	if c.WatchProgressNotifyInterval < 0 {
 		return errors.New("server: watch progress notify interval must not be negative")
+	}
+	if c.WatchBatchInterval < 0 {
+		return errors.New("server: watch batch interval must not be negative")
 	}
 	if c.WatchBufferEvents < 0 {
 		return errors.New("server: watch buffer events must not be negative")

@@ -24,6 +24,10 @@ import (
 // --experimental-watch-progress-notify-interval default.
 const DefaultWatchProgressNotifyInterval = 10 * time.Minute
 
+// DefaultWatchBatchInterval is how often a congested watch stream sends a
+// round of responses (etcd catches its unsynced watchers up every 100 ms).
+const DefaultWatchBatchInterval = 100 * time.Millisecond
+
 // noLeaderElections is how many election timeouts without a leader end the
 // watch streams that asked for a leader (etcd's maxNoLeaderCnt).
 const noLeaderElections = 3
@@ -88,6 +92,11 @@ func (s *Server) WatchProgressNotifyInterval() time.Duration {
 	}
 	return DefaultWatchProgressNotifyInterval
 }
+
+// WatchBatchInterval is the least time between the starts of two rounds of
+// a watch stream that is not keeping up with the writes; 0 sends each round
+// at once.
+func (s *Server) WatchBatchInterval() time.Duration { return s.cfg.WatchBatchInterval }
 
 // LeaderLossCheck returns how often a stream that requires a leader should
 // check Leader, and after how many consecutive checks without one it must end

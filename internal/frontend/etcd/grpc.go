@@ -62,6 +62,10 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 		grpc.ChainUnaryInterceptor(requireLeaderUnary(s), learnerUnary(s), authUnary(s)),
 		grpc.ChainStreamInterceptor(requireLeaderStream(s), learnerStream(s), authStream(s)),
 		grpc.NumStreamWorkers(streamWorkers),
+		// Experimental in grpc-go, like NumStreamWorkers: the proto codec
+		// plus watch responses encoded without etcd's message types
+		// (watchwire.go).
+		grpc.ForceServerCodecV2(newCodec()),
 	}
 	if cfg.Creds != nil {
 		opts = append(opts, grpc.Creds(cfg.Creds))

@@ -87,12 +87,24 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 	noLeader := 0
 
 	more := false // Next may have more to send
+	var rd round
+	batch := ws.s.WatchBatchInterval()
+	var hold *time.Timer // set while a congested stream waits for its next round
+	var holdC <-chan time.Time
+	release := func() {
+		if hold != nil {
+			hold.Stop()
+			hold, holdC = nil, nil
+			more = true
+		}
+	}
+	defer release()
 	for {
 		var ready <-chan struct{}
 		var poll bool
 		if more {
 			poll = true
-		} else {
+		} else if hold == nil {
 			ready = st.Ready()
 		}
 		if poll {
@@ -121,8 +133,14 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 			r, ok := st.Next()
 			if !ok {
 				more = false
+				if wait := rd.wait(time.Now(), batch); wait > 0 {
+					hold = time.NewTimer(wait)
+					holdC = hold.C
+				}
+				rd = round{}
 				continue
 			}
+			rd.add(&r)
 			if err := rpc.send(&r); err != nil {
 				return err
 			}
@@ -131,9 +149,19 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 		select {
 		case <-ready:
 			more = true
+			rd.start = time.Now()
+		case <-holdC:
+			hold, holdC = nil, nil
+			more = true
+			rd.start, rd.held = time.Now(), true
 		case req := <-reqc:
 			if err := rpc.handle(req); err != nil {
 				return err
+			}
+			if req.GetProgressRequest() != nil {
+				// A client waiting on progress (a consistent read from a
+				// cache, say) is not made to wait out the batch interval.
+				release()
 			}
 		case err := <-recvErr:
 			if errors.Is(err, io.EOF) {
@@ -158,6 +186,51 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 			return rpctypes.ErrGRPCStopped
 		}
 	}
+}
+
+// congestedResponses is how many responses a round must send before it can
+// count as congested: below it, per-response costs are small next to the
+// latency a pause would add.
+const congestedResponses = 64
+
+// round is one drain of a stream: from its Ready signal until Next has
+// nothing more. A stream answering many watchers pays a fixed cost per
+// response on both sides (a gRPC message, and in clientv3 a hand-off between
+// goroutines per response), so the number of responses, not of events, is
+// what a busy stream's throughput depends on. A watcher's buffered events
+// all go in one response, so the longer a stream waits between rounds, the
+// more events each response carries.
+type round struct {
+	start     time.Time
+	held      bool // it waited out a congested round's interval
+	responses int
+	behind    int // responses that carried more than one revision
+}
+
+func (r *round) add(resp *watch.Response) {
+	r.responses++
+	if n := len(resp.Events); n > 1 && resp.Events[0].KV.ModRevision != resp.Events[n-1].KV.ModRevision {
+		r.behind++
+	}
+}
+
+// wait returns how long the stream should wait, at now, before its next
+// round. A round is congested when it answered many watchers and most of
+// them had fallen more than a revision behind while waiting their turn: the
+// stream is not keeping up with the writes. Its next round then starts no
+// sooner than interval after this one started, so that each watcher's
+// events of that interval go out as one response. The round after that one
+// is not held back, whatever it carries (its revisions piled up on purpose):
+// it is the stream's chance to show it keeps up again, and the one after it
+// is held only if it did not. This is what etcd does with a stream that
+// falls behind (its watchers become "victims" and then "unsynced", caught up
+// every 100 ms), with the trigger and the delay stated. A stream that keeps
+// up is never delayed.
+func (r *round) wait(now time.Time, interval time.Duration) time.Duration {
+	if interval <= 0 || r.held || r.responses < congestedResponses || 2*r.behind <= r.responses {
+		return 0
+	}
+	return r.start.Add(interval).Sub(now)
 }
 
 // watchCtxErr is what etcd returns when the RPC's context ends.
@@ -256,22 +329,24 @@ func (r *watchRPC) handle(req *pb.WatchRequest) error {
 
 // send sends one hub response, in fragments if its watcher asked for them.
 func (r *watchRPC) send(resp *watch.Response) error {
-	out := &pb.WatchResponse{
-		Header:          r.header(resp.Rev),
-		WatchId:         resp.WatchID,
-		Events:          toPBEvents(resp.Events),
-		CompactRevision: resp.CompactRev,
-		Canceled:        resp.Canceled,
-	}
+	var reason string
 	if resp.Err != nil {
-		out.CancelReason = resp.Err.Error()
+		reason = resp.Err.Error()
 	}
 	frag := r.fragment[resp.WatchID]
 	if resp.Canceled {
 		delete(r.fragment, resp.WatchID)
 	}
 	if !frag {
-		return r.stream.Send(out)
+		return r.stream.SendMsg(&wireWatch{hdr: r.svc.s.ResponseHeader(resp.Rev), resp: resp, reason: reason})
+	}
+	out := &pb.WatchResponse{
+		Header:          r.header(resp.Rev),
+		WatchId:         resp.WatchID,
+		Events:          toPBEvents(resp.Events),
+		CompactRevision: resp.CompactRev,
+		Canceled:        resp.Canceled,
+		CancelReason:    reason,
 	}
 	return sendFragments(out, r.svc.fragmentBytes, r.stream.Send)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -112,5 +113,60 @@ func TestCancelReasons(t *testing.T) {
 		if !found {
 			t.Errorf("watch error %v has no cancel reason", e)
 		}
+	}
+}
+
+// TestRoundWait checks when a round holds the stream's next one back.
+func TestRoundWait(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	const iv = 100 * time.Millisecond
+	cases := []struct {
+		name      string
+		held      bool
+		responses int
+		behind    int
+		elapsed   time.Duration
+		interval  time.Duration
+		want      time.Duration
+	}{
+		{"keeping up", false, 100, 0, 2 * time.Millisecond, iv, 0},
+		{"congested", false, 100, 90, 2 * time.Millisecond, iv, 98 * time.Millisecond},
+		{"exactly half behind", false, 100, 50, 2 * time.Millisecond, iv, 0},
+		{"just over half behind", false, 100, 51, 2 * time.Millisecond, iv, 98 * time.Millisecond},
+		{"few watchers", false, congestedResponses - 1, congestedResponses - 1, time.Millisecond, iv, 0},
+		{"fewest that count", false, congestedResponses, congestedResponses, time.Millisecond, iv, 99 * time.Millisecond},
+		{"round longer than the interval", false, 100, 100, 150 * time.Millisecond, iv, -50 * time.Millisecond},
+		{"after a hold", true, 100, 100, time.Millisecond, iv, 0},
+		{"batching off", false, 100, 100, time.Millisecond, 0, 0},
+	}
+	for _, tc := range cases {
+		r := round{start: t0, held: tc.held, responses: tc.responses, behind: tc.behind}
+		if got := r.wait(t0.Add(tc.elapsed), tc.interval); got != tc.want {
+			t.Errorf("%s: wait = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// TestRoundAdd checks which responses count as behind.
+func TestRoundAdd(t *testing.T) {
+	ev := func(revs ...int64) []mvcc.Event {
+		var evs []mvcc.Event
+		for _, r := range revs {
+			evs = append(evs, mvcc.Event{KV: mvcc.KeyValue{Key: []byte("k"), ModRevision: r}})
+		}
+		return evs
+	}
+	var r round
+	for _, resp := range []watch.Response{
+		{WatchID: 1, Events: ev(5)},       // one revision
+		{WatchID: 2, Events: ev(5, 5, 5)}, // one revision, a txn's three keys
+		{WatchID: 3, Events: ev(5, 6)},    // behind
+		{WatchID: 4, Rev: 6},              // progress
+		{WatchID: 5, Canceled: true},      // cancel
+	} {
+		r.add(&resp)
+	}
+	if r.responses != 5 || r.behind != 1 {
+		t.Fatalf("round = %d responses, %d behind; want 5, 1", r.responses, r.behind)
 	}
 }

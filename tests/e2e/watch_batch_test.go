@@ -1,0 +1,142 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// TestWatchBatchCongested checks --watch-batch-interval on the wire: a
+// stream that keeps up gets one response per watcher and revision; a stream
+// that fell behind waits out the interval and then gets one response per
+// watcher carrying every revision of the interval; no event is lost,
+// repeated or reordered on the way.
+func TestWatchBatchCongested(t *testing.T) {
+	const (
+		watchers = 100
+		interval = 3 * time.Second
+	)
+	c := NewCluster(t, ClusterOptions{Size: 1, ExtraArgs: []string{"--watch-batch-interval", interval.String()}})
+	c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	cli := c.Client(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	// A fixed 64 KiB stream window (no BDP growth): a client that does not
+	// read holds the server's sends back after 64 KiB.
+	conn, err := grpc.NewClient(c.Members[0].ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(1<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	st, err := pb.NewWatchClient(conn).Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range watchers {
+		if err := st.Send(create("hot", "", 0, int64(i+1), false)); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := recvTimeout(t, st, 10*time.Second); err != nil || !r.Created {
+			t.Fatalf("creating watcher %d: %v %v", i+1, r, err)
+		}
+	}
+
+	next := make(map[int64]int64) // watcher -> next revision it must see
+	put := func(v string) int64 {
+		t.Helper()
+		r, err := cli.Put(ctx, "hot", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Header.Revision
+	}
+	// read takes responses until every watcher has seen revision last and
+	// returns how many events each response carried.
+	read := func(last int64) []int {
+		t.Helper()
+		var sizes []int
+		for done := 0; done < watchers; {
+			r, err := recvTimeout(t, st, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Canceled || len(r.Events) == 0 {
+				t.Fatalf("unexpected response %v", r)
+			}
+			for _, e := range r.Events {
+				if want := next[r.WatchId]; want != 0 && e.Kv.ModRevision != want {
+					t.Fatalf("watcher %d: got revision %d, want %d", r.WatchId, e.Kv.ModRevision, want)
+				}
+				next[r.WatchId] = e.Kv.ModRevision + 1
+			}
+			if next[r.WatchId] == last+1 {
+				done++
+			}
+			sizes = append(sizes, len(r.Events))
+		}
+		return sizes
+	}
+	count := func(sizes []int, n int) (k int) {
+		for _, s := range sizes {
+			if s == n {
+				k++
+			}
+		}
+		return k
+	}
+
+	// Keeping up: each revision read before the next put.
+	for i := range 3 {
+		rev := put(fmt.Sprint("a", i))
+		if sizes := read(rev); len(sizes) != watchers || count(sizes, 1) != watchers {
+			t.Fatalf("keeping up, put %d: %d responses %v, want %d of one event", i, len(sizes), sizes, watchers)
+		}
+	}
+
+	// Falling behind: 4 KiB values, not read while five revisions are
+	// written. The round sending the first one blocks on the window, the
+	// watchers pile up revisions, and the round is congested.
+	big := strings.Repeat("x", 4<<10)
+	var last int64
+	for range 5 {
+		last = put(big)
+	}
+	behind := read(last)
+	if count(behind, 1) == len(behind) {
+		t.Fatalf("the stream did not fall behind: %d responses of one event", len(behind))
+	}
+
+	// The next round waits for the interval: five quick puts reach each
+	// watcher as one response.
+	start := time.Now()
+	for i := range 5 {
+		last = put(fmt.Sprint("c", i))
+	}
+	if took := time.Since(start); took > interval/3 {
+		t.Skipf("five puts took %v: too slow to fit the %v interval", took, interval)
+	}
+	if sizes := read(last); len(sizes) != watchers || count(sizes, 5) != watchers {
+		t.Fatalf("after congestion: %d responses %v, want %d of five events", len(sizes), sizes, watchers)
+	}
+
+	// Keeping up again: the stream's rounds are not delayed.
+	for i := range 3 {
+		start := time.Now()
+		rev := put(fmt.Sprint("d", i))
+		sizes := read(rev)
+		if len(sizes) != watchers || count(sizes, 1) != watchers {
+			t.Fatalf("keeping up again, put %d: %d responses %v, want %d of one event", i, len(sizes), sizes, watchers)
+		}
+		if took := time.Since(start); took >= interval {
+			t.Fatalf("keeping up again, put %d: events took %v, the batch interval is %v", i, took, interval)
+		}
+	}
+}
