@@ -181,7 +181,11 @@ type watcher struct {
 	buf      []mvcc.Event
 	bufBytes int          // eventBytes of buf
 	spare    []mvcc.Event // the array of the last response Next took from buf
-	queued   bool         // in stream.ready
+	// bufStale is how far buf's array still holds the events of the
+	// response it last carried: Notify overwrites them from the start,
+	// and takeBufferLocked clears what is left beyond the new ones.
+	bufStale int
+	queued   bool // in stream.ready
 	removed  bool
 
 	progressDue    bool // no events handed out since the last tick
@@ -354,7 +358,7 @@ func (h *Hub) removeLocked(w *watcher) {
 	if w.unsynced {
 		h.unsynced--
 	}
-	w.buf, w.spare = nil, nil
+	w.buf, w.spare, w.bufStale = nil, nil, 0
 	if w.single {
 		ws := h.single[string(w.key)]
 		i := slices.Index(ws, w)

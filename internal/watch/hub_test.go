@@ -801,3 +801,41 @@ func TestBufferBytesOverflow(t *testing.T) {
 		t.Errorf("revisions %v, want [2 3]", revs)
 	}
 }
+
+// TestRecycledBufferHoldsNoStaleEvents checks that an event array reused for
+// a watcher's buffer, once handed out again, holds no event of an earlier
+// response beyond the new ones (they would keep old values alive).
+func TestRecycledBufferHoldsNoStaleEvents(t *testing.T) {
+	e := newEnv(t, DefaultConfig())
+	s := e.hub.NewStream()
+	if _, _, err := s.Watch(Request{Key: bs("a")}); err != nil {
+		t.Fatal(err)
+	}
+	take := func(want int) []mvcc.Event {
+		t.Helper()
+		r, ok := s.Next()
+		if !ok || len(r.Events) != want {
+			t.Fatalf("Next = %d events (%v), want %d", len(r.Events), ok, want)
+		}
+		return r.Events
+	}
+	for i := range 3 {
+		e.txn(put("a", fmt.Sprint("x", i)))
+	}
+	first := take(3) // array A
+	e.txn(put("a", "y"))
+	take(1) // array B; A is taken back for the buffer
+	e.txn(put("a", "z"))
+	again := take(1) // array A again, one new event
+	if &again[0] != &first[0] {
+		t.Fatal("the array was not reused; the test checks nothing")
+	}
+	if v := string(again[0].KV.Value); v != "z" {
+		t.Fatalf("event = %q, want z", v)
+	}
+	for i, ev := range again[1:cap(again)][:2] {
+		if ev.KV.Key != nil || ev.KV.Value != nil {
+			t.Errorf("entry %d beyond the response still holds %s=%s", i+1, ev.KV.Key, ev.KV.Value)
+		}
+	}
+}

@@ -45,6 +45,7 @@ type watchRPC struct {
 	stream   grpc.BidiStreamingServer[pb.WatchRequest, pb.WatchResponse]
 	st       *watch.Stream
 	fragment map[int64]bool // watchers that asked for fragmented responses
+	events   eventCache
 }
 
 func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, pb.WatchResponse]) error {
@@ -338,7 +339,7 @@ func (r *watchRPC) send(resp *watch.Response) error {
 		delete(r.fragment, resp.WatchID)
 	}
 	if !frag {
-		return r.stream.SendMsg(&wireWatch{hdr: r.svc.s.ResponseHeader(resp.Rev), resp: resp, reason: reason})
+		return r.stream.SendMsg(&wireWatch{hdr: r.svc.s.ResponseHeader(resp.Rev), resp: resp, reason: reason, cache: &r.events})
 	}
 	out := &pb.WatchResponse{
 		Header:          r.header(resp.Rev),

@@ -1,6 +1,8 @@
 package etcd
 
 import (
+	"bytes"
+
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -36,7 +38,51 @@ const (
 type wireWatch struct {
 	hdr    server.Header
 	resp   *watch.Response
-	reason string // cancel_reason
+	reason string      // cancel_reason
+	cache  *eventCache // the stream's; nil encodes the events afresh
+}
+
+// eventCache is a stream's last encoded events. A stream's watchers of the
+// same keys are sent the same events one after the other (a fan-out of one
+// key to a hundred watchers is a hundred responses alike but for the watch
+// id), so each run of them is encoded once. Only the stream's goroutine
+// uses it.
+type eventCache struct {
+	evs []mvcc.Event // a copy of what enc encodes
+	enc []byte
+}
+
+// encoded returns the encoding of evs as WatchResponse.events fields.
+func (c *eventCache) encoded(evs []mvcc.Event) []byte {
+	if !sameEvents(c.evs, evs) {
+		clear(c.evs) // drop the old values' references before reuse
+		c.evs = append(c.evs[:0], evs...)
+		c.enc = appendEvents(c.enc[:0], evs)
+	}
+	return c.enc
+}
+
+func sameEvents(a, b []mvcc.Event) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Type != y.Type || !sameKV(&x.KV, &y.KV) {
+			return false
+		}
+		if x.PrevKV != y.PrevKV && (x.PrevKV == nil || y.PrevKV == nil || !sameKV(x.PrevKV, y.PrevKV)) {
+			return false
+		}
+	}
+	return true
+}
+
+// sameKV compares contents; the store's events share their byte slices, so
+// bytes.Equal mostly finds the same pointer and returns at once.
+func sameKV(x, y *mvcc.KeyValue) bool {
+	return x.ModRevision == y.ModRevision && x.CreateRevision == y.CreateRevision && x.Version == y.Version &&
+		x.Lease == y.Lease && bytes.Equal(x.Key, y.Key) && bytes.Equal(x.Value, y.Value)
 }
 
 // sizeVarintField and friends are the encoded size of a field that proto3
@@ -130,6 +176,9 @@ func (w *wireWatch) size() int {
 		sizeVarintField(wrCanceled, boolBit(r.Canceled)) +
 		sizeVarintField(wrCompactRevision, uint64(r.CompactRev)) +
 		sizeBytesField(wrCancelReason, len(w.reason))
+	if w.cache != nil {
+		return n + len(w.cache.encoded(r.Events))
+	}
 	for i := range r.Events {
 		n += sizeMessageField(wrEvents, eventSize(&r.Events[i]))
 	}
@@ -152,14 +201,28 @@ func (w *wireWatch) appendTo(b []byte) []byte {
 		b = protowire.AppendTag(b, wrCancelReason, protowire.BytesType)
 		b = protowire.AppendString(b, w.reason)
 	}
-	for i := range r.Events {
-		e := &r.Events[i]
-		b = appendMessageHead(b, wrEvents, eventSize(e))
+	if w.cache != nil {
+		return append(b, w.cache.encoded(r.Events)...)
+	}
+	return appendEvents(b, r.Events)
+}
+
+func appendEvents(b []byte, evs []mvcc.Event) []byte {
+	for i := range evs {
+		e := &evs[i]
+		kvs := kvSize(&e.KV)
+		n := sizeVarintField(evType, eventType(e)) + sizeMessageField(evKV, kvs)
+		prevs := 0
+		if e.PrevKV != nil {
+			prevs = kvSize(e.PrevKV)
+			n += sizeMessageField(evPrevKV, prevs)
+		}
+		b = appendMessageHead(b, wrEvents, n)
 		b = appendVarintField(b, evType, eventType(e))
-		b = appendMessageHead(b, evKV, kvSize(&e.KV))
+		b = appendMessageHead(b, evKV, kvs)
 		b = appendKV(b, &e.KV)
 		if e.PrevKV != nil {
-			b = appendMessageHead(b, evPrevKV, kvSize(e.PrevKV))
+			b = appendMessageHead(b, evPrevKV, prevs)
 			b = appendKV(b, e.PrevKV)
 		}
 	}

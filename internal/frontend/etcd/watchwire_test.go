@@ -3,6 +3,7 @@ package etcd
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -42,41 +43,78 @@ func TestWatchWireMatchesProto(t *testing.T) {
 		{"compacted", hdr, watch.Response{WatchID: 9, Rev: 42, Canceled: true, CompactRev: 17}},
 		{"canceled with a reason", hdr, watch.Response{WatchID: 9, Rev: 42, Canceled: true, Err: errors.New("watch: catch-up from revision 3: " + strings.Repeat("x", 200))}},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			w := &wireWatch{hdr: tc.hdr, resp: &tc.resp}
-			want := &pb.WatchResponse{
-				Header:          header(tc.hdr),
-				WatchId:         tc.resp.WatchID,
-				Events:          toPBEvents(tc.resp.Events),
-				CompactRevision: tc.resp.CompactRev,
-				Canceled:        tc.resp.Canceled,
+	// Events alike but for one field each, so that a cache keyed on too
+	// little would hand out the wrong encoding.
+	base := mvcc.Event{KV: mvcc.KeyValue{Key: []byte("k"), Value: []byte("v1"), CreateRevision: 2, ModRevision: 9, Version: 3, Lease: 4}}
+	variants := []func(e *mvcc.Event){
+		func(e *mvcc.Event) {},
+		func(e *mvcc.Event) { e.KV.Value = []byte("v2") },
+		func(e *mvcc.Event) { e.KV.Key = []byte("j") },
+		func(e *mvcc.Event) { e.KV.Lease = 5 },
+		func(e *mvcc.Event) { e.KV.ModRevision = 10 },
+		func(e *mvcc.Event) { e.KV.Version = 4 },
+		func(e *mvcc.Event) { e.KV.CreateRevision = 3 },
+		func(e *mvcc.Event) { e.Type = mvcc.EventDelete },
+		func(e *mvcc.Event) { e.PrevKV = &prev },
+		func(e *mvcc.Event) { p := prev; p.Value = []byte("other"); e.PrevKV = &p },
+	}
+	for i, v := range variants {
+		e := base
+		v(&e)
+		cases = append(cases, struct {
+			name string
+			hdr  server.Header
+			resp watch.Response
+		}{fmt.Sprint("variant ", i), hdr, watch.Response{WatchID: int64(i), Rev: 9, Events: []mvcc.Event{e}}})
+	}
+	// Every case alone, then all in turn through one stream's cache, twice
+	// (the second time each follows itself).
+	var cache eventCache
+	for pass, c := range []*eventCache{nil, &cache, &cache} {
+		for _, tc := range cases {
+			if pass == 2 {
+				checkWire(t, tc.name+" again", tc.hdr, tc.resp, c)
 			}
-			if tc.resp.Err != nil {
-				w.reason = tc.resp.Err.Error()
-				want.CancelReason = w.reason
-			}
-			wantBytes, err := proto.Marshal(want)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := newCodec().Marshal(w)
-			if err != nil {
-				t.Fatal(err)
-			}
-			gotBytes := got.Materialize()
-			got.Free()
-			if w.size() != len(wantBytes) {
-				t.Errorf("size() = %d, want %d", w.size(), len(wantBytes))
-			}
-			if !bytes.Equal(gotBytes, wantBytes) {
-				t.Fatalf("encoding differs from proto.Marshal:\n got %x\nwant %x", gotBytes, wantBytes)
-			}
-			var back pb.WatchResponse
-			if err := proto.Unmarshal(gotBytes, &back); err != nil || !proto.Equal(&back, want) {
-				t.Fatalf("decoded %v (%v), want %v", &back, err, want)
-			}
-		})
+			checkWire(t, tc.name, tc.hdr, tc.resp, c)
+		}
+	}
+}
+
+// checkWire encodes resp through the codec and compares it with
+// proto.Marshal of the same response built from etcd's message types.
+func checkWire(t *testing.T, name string, hdr server.Header, resp watch.Response, cache *eventCache) {
+	t.Helper()
+	w := &wireWatch{hdr: hdr, resp: &resp, cache: cache}
+	want := &pb.WatchResponse{
+		Header:          header(hdr),
+		WatchId:         resp.WatchID,
+		Events:          toPBEvents(resp.Events),
+		CompactRevision: resp.CompactRev,
+		Canceled:        resp.Canceled,
+	}
+	if resp.Err != nil {
+		w.reason = resp.Err.Error()
+		want.CancelReason = w.reason
+	}
+	wantBytes, err := proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := newCodec().Marshal(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotBytes := got.Materialize()
+	got.Free()
+	if w.size() != len(wantBytes) {
+		t.Errorf("%s: size() = %d, want %d", name, w.size(), len(wantBytes))
+	}
+	if !bytes.Equal(gotBytes, wantBytes) {
+		t.Fatalf("%s (cache %v): encoding differs from proto.Marshal:\n got %x\nwant %x", name, cache != nil, gotBytes, wantBytes)
+	}
+	var back pb.WatchResponse
+	if err := proto.Unmarshal(gotBytes, &back); err != nil || !proto.Equal(&back, want) {
+		t.Fatalf("%s: decoded %v (%v), want %v", name, &back, err, want)
 	}
 }
 
