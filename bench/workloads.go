@@ -71,7 +71,7 @@ func workloads() []workload {
 		{ID: "watch-fanout", Name: "watch fan-out, 10 streams × 100 watchers (events/s)", Global: []string{"--conns", "10", "--clients", "10"},
 			Concord:   []string{"watch", "--streams", "10", "--watchers-per-stream", "100"},
 			Etcd:      []string{"watch", "--streams", "10", "--watch-per-stream", "100"},
-			TotalFlag: "--put-total", Smoke: 20},
+			TotalFlag: "--put-total", Smoke: 100},
 		{ID: "watch-latency", Name: "watch latency, 10 streams × 10 watchers, 100 puts/s", Global: []string{"--conns", "10", "--clients", "10"},
 			Concord:   []string{"watch-latency", "--streams", "10", "--watchers-per-stream", "10", "--put-rate", "100"},
 			Etcd:      []string{"watch-latency", "--streams", "10", "--watchers-per-stream", "10", "--put-rate", "100"},
