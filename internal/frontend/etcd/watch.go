@@ -206,13 +206,21 @@ type round struct {
 	held      bool // it waited out a congested round's interval
 	responses int
 	behind    int // responses that carried more than one revision
+	revisions int // the most revisions one response carried
 }
 
 func (r *round) add(resp *watch.Response) {
 	r.responses++
-	if n := len(resp.Events); n > 1 && resp.Events[0].KV.ModRevision != resp.Events[n-1].KV.ModRevision {
+	revs := 0
+	for i := range resp.Events {
+		if i == 0 || resp.Events[i].KV.ModRevision != resp.Events[i-1].KV.ModRevision {
+			revs++
+		}
+	}
+	if revs > 1 {
 		r.behind++
 	}
+	r.revisions = max(r.revisions, revs)
 }
 
 // wait returns how long the stream should wait, at now, before its next
@@ -220,15 +228,25 @@ func (r *round) add(resp *watch.Response) {
 // them had fallen more than a revision behind while waiting their turn: the
 // stream is not keeping up with the writes. Its next round then starts no
 // sooner than interval after this one started, so that each watcher's
-// events of that interval go out as one response. The round after that one
-// is not held back, whatever it carries (its revisions piled up on purpose):
-// it is the stream's chance to show it keeps up again, and the one after it
-// is held only if it did not. This is what etcd does with a stream that
-// falls behind (its watchers become "victims" and then "unsynced", caught up
-// every 100 ms), with the trigger and the delay stated. A stream that keeps
-// up is never delayed.
+// events of that interval go out as one response. This is what etcd does
+// with a stream that falls behind (its watchers become "victims" and then
+// "unsynced", caught up every 100 ms), with the trigger and the delay
+// stated.
+//
+// A round that waited carries several revisions per response by design, so
+// it is judged by what sending them one at a time would have cost: about
+// its own time once per revision, since a response's fixed cost outweighs
+// its events'. If that fits in the interval the stream keeps up again and
+// its next round goes at once; a stream that keeps up is never delayed.
 func (r *round) wait(now time.Time, interval time.Duration) time.Duration {
-	if interval <= 0 || r.held || r.responses < congestedResponses || 2*r.behind <= r.responses {
+	if interval <= 0 || r.responses < congestedResponses {
+		return 0
+	}
+	if r.held {
+		if now.Sub(r.start)*time.Duration(r.revisions) < interval {
+			return 0
+		}
+	} else if 2*r.behind <= r.responses {
 		return 0
 	}
 	return r.start.Add(interval).Sub(now)

@@ -120,27 +120,30 @@ func TestCancelReasons(t *testing.T) {
 func TestRoundWait(t *testing.T) {
 	t0 := time.Unix(1000, 0)
 	const iv = 100 * time.Millisecond
+	ms := time.Millisecond
 	cases := []struct {
-		name      string
-		held      bool
-		responses int
-		behind    int
-		elapsed   time.Duration
-		interval  time.Duration
-		want      time.Duration
+		name                         string
+		held                         bool
+		responses, behind, revisions int
+		elapsed, interval, want      time.Duration
 	}{
-		{"keeping up", false, 100, 0, 2 * time.Millisecond, iv, 0},
-		{"congested", false, 100, 90, 2 * time.Millisecond, iv, 98 * time.Millisecond},
-		{"exactly half behind", false, 100, 50, 2 * time.Millisecond, iv, 0},
-		{"just over half behind", false, 100, 51, 2 * time.Millisecond, iv, 98 * time.Millisecond},
-		{"few watchers", false, congestedResponses - 1, congestedResponses - 1, time.Millisecond, iv, 0},
-		{"fewest that count", false, congestedResponses, congestedResponses, time.Millisecond, iv, 99 * time.Millisecond},
-		{"round longer than the interval", false, 100, 100, 150 * time.Millisecond, iv, -50 * time.Millisecond},
-		{"after a hold", true, 100, 100, time.Millisecond, iv, 0},
-		{"batching off", false, 100, 100, time.Millisecond, 0, 0},
+		{"keeping up", false, 100, 0, 1, 2 * ms, iv, 0},
+		{"congested", false, 100, 90, 3, 2 * ms, iv, 98 * ms},
+		{"exactly half behind", false, 100, 50, 2, 2 * ms, iv, 0},
+		{"just over half behind", false, 100, 51, 2, 2 * ms, iv, 98 * ms},
+		{"few watchers", false, congestedResponses - 1, congestedResponses - 1, 9, ms, iv, 0},
+		{"fewest that count", false, congestedResponses, congestedResponses, 2, ms, iv, 99 * ms},
+		{"round longer than the interval", false, 100, 100, 2, 150 * ms, iv, -50 * ms},
+		{"batching off", false, 100, 100, 2, ms, 0, 0},
+		// After a hold: would one round per revision have fit?
+		{"held, few revisions, quick", true, 100, 100, 5, 2 * ms, iv, 0},
+		{"held, just fits", true, 100, 100, 49, 2 * ms, iv, 0},
+		{"held, does not fit", true, 100, 100, 50, 2 * ms, iv, 98 * ms},
+		{"held, slow round", true, 100, 100, 2, 60 * ms, iv, 40 * ms},
+		{"held, few watchers", true, congestedResponses - 1, congestedResponses - 1, 100, 50 * ms, iv, 0},
 	}
 	for _, tc := range cases {
-		r := round{start: t0, held: tc.held, responses: tc.responses, behind: tc.behind}
+		r := round{start: t0, held: tc.held, responses: tc.responses, behind: tc.behind, revisions: tc.revisions}
 		if got := r.wait(t0.Add(tc.elapsed), tc.interval); got != tc.want {
 			t.Errorf("%s: wait = %v, want %v", tc.name, got, tc.want)
 		}
@@ -160,13 +163,13 @@ func TestRoundAdd(t *testing.T) {
 	for _, resp := range []watch.Response{
 		{WatchID: 1, Events: ev(5)},       // one revision
 		{WatchID: 2, Events: ev(5, 5, 5)}, // one revision, a txn's three keys
-		{WatchID: 3, Events: ev(5, 6)},    // behind
+		{WatchID: 3, Events: ev(5, 6, 6)}, // behind, two revisions
 		{WatchID: 4, Rev: 6},              // progress
 		{WatchID: 5, Canceled: true},      // cancel
 	} {
 		r.add(&resp)
 	}
-	if r.responses != 5 || r.behind != 1 {
-		t.Fatalf("round = %d responses, %d behind; want 5, 1", r.responses, r.behind)
+	if r.responses != 5 || r.behind != 1 || r.revisions != 2 {
+		t.Fatalf("round = %d responses, %d behind, at most %d revisions; want 5, 1, 2", r.responses, r.behind, r.revisions)
 	}
 }
