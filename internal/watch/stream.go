@@ -250,6 +250,16 @@ func (s *Stream) takeBufferLocked(w *watcher, recycle bool) Response {
 	return Response{WatchID: w.id, Events: evs, Rev: evs[len(evs)-1].KV.ModRevision}
 }
 
+// Queued returns how many responses Next has to give now: one per watcher
+// with buffered events or history to read, plus those already made (a
+// watcher catching up from history may take several). A consumer that sends
+// in rounds takes that many as one round.
+func (s *Stream) Queued() int {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	return len(s.out) + len(s.ready)
+}
+
 // Next returns the next response for the consumer, or false when there is
 // nothing to send now (wait on Ready). It reads history for unsynced
 // watchers, one bounded batch per call, without holding the hub lock. Only

@@ -87,19 +87,30 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 	}
 	noLeader := 0
 
-	more := false // Next may have more to send
+	// The stream sends in rounds (see round): a round takes what was
+	// queued when it began, so that a stream that falls behind is not kept
+	// sending one event per response for as long as writes keep coming.
+	more := false // a round is under way
 	var rd round
 	batch := ws.s.WatchBatchInterval()
 	var hold *time.Timer // set while a congested stream waits for its next round
 	var holdC <-chan time.Time
+	begin := func(held bool) {
+		rd = round{start: time.Now(), held: held, budget: st.Queued()}
+		more = true
+	}
 	release := func() {
 		if hold != nil {
 			hold.Stop()
 			hold, holdC = nil, nil
-			more = true
+			begin(false)
 		}
 	}
-	defer release()
+	defer func() {
+		if hold != nil {
+			hold.Stop()
+		}
+	}()
 	for {
 		var ready <-chan struct{}
 		var poll bool
@@ -131,30 +142,35 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 				return rpctypes.ErrGRPCStopped
 			default:
 			}
-			r, ok := st.Next()
-			if !ok {
-				more = false
-				if wait := rd.wait(time.Now(), batch); wait > 0 {
-					hold = time.NewTimer(wait)
-					holdC = hold.C
+			var r watch.Response
+			ok := rd.responses < rd.budget
+			if ok {
+				r, ok = st.Next()
+			}
+			if ok {
+				rd.add(&r)
+				if err := rpc.send(&r); err != nil {
+					return err
 				}
-				rd = round{}
 				continue
 			}
-			rd.add(&r)
-			if err := rpc.send(&r); err != nil {
-				return err
+			// The round is over: wait out the interval if it was
+			// congested, else go on with what is queued now, if anything.
+			more = false
+			if wait := rd.wait(time.Now(), batch); wait > 0 {
+				hold = time.NewTimer(wait)
+				holdC = hold.C
+			} else if rd.responses == rd.budget && rd.budget > 0 {
+				begin(false)
 			}
 			continue
 		}
 		select {
 		case <-ready:
-			more = true
-			rd.start = time.Now()
+			begin(false)
 		case <-holdC:
 			hold, holdC = nil, nil
-			more = true
-			rd.start, rd.held = time.Now(), true
+			begin(true)
 		case req := <-reqc:
 			if err := rpc.handle(req); err != nil {
 				return err
@@ -194,8 +210,8 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 // latency a pause would add.
 const congestedResponses = 64
 
-// round is one drain of a stream: from its Ready signal until Next has
-// nothing more. A stream answering many watchers pays a fixed cost per
+// round is one turn of a stream's sending: the responses queued when it
+// began, or fewer if Next runs out first. A stream answering many watchers pays a fixed cost per
 // response on both sides (a gRPC message, and in clientv3 a hand-off between
 // goroutines per response), so the number of responses, not of events, is
 // what a busy stream's throughput depends on. A watcher's buffered events
@@ -204,6 +220,7 @@ const congestedResponses = 64
 type round struct {
 	start     time.Time
 	held      bool // it waited out a congested round's interval
+	budget    int  // responses queued when it began: the round sends no more
 	responses int
 	behind    int // responses that carried more than one revision
 	revisions int // the most revisions one response carried
