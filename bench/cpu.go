@@ -11,6 +11,7 @@ package main
 // would be saturated.
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // cpuUse is what one measured run cost in CPU.
@@ -131,10 +133,36 @@ func procCPU(pid int) (float64, error) {
 // most maxStealRepeats times (see measure). On the shared machines this
 // harness runs on, steal comes in bursts of seconds to minutes that took up
 // to 80% of the machine from single runs, while most runs see none.
+// Bursts last long enough that a repeat started at once often meets the
+// same one, so a repeat first waits, up to maxCalmWait, for a calmWindow in
+// which no more than maxStolen of the machine was stolen.
 const (
 	maxStolen       = 0.10
 	maxStealRepeats = 2
+	calmWindow      = time.Second
+	maxCalmWait     = 20 * time.Second
 )
+
+// waitForCalm waits until a calmWindow passes with at most maxStolen of the
+// machine stolen, or maxCalmWait has passed, and returns how long it
+// waited. steal is machineSteal; sleep is time.Sleep (both replaced in
+// tests). A machine whose steal cannot be read is taken as calm.
+func waitForCalm(ctx context.Context, cores int, steal func() (float64, error), sleep func(time.Duration)) time.Duration {
+	var waited time.Duration
+	for waited < maxCalmWait && ctx.Err() == nil {
+		a, err := steal()
+		if err != nil {
+			return waited
+		}
+		sleep(calmWindow)
+		waited += calmWindow
+		b, err := steal()
+		if err != nil || (b-a)/(float64(cores)*calmWindow.Seconds()) <= maxStolen {
+			return waited
+		}
+	}
+	return waited
+}
 
 // stolenShare is the share of the machine's CPU (cores × the tool's wall
 // time) the hypervisor gave to other guests during the run; false when the

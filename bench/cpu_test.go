@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/binary"
 	"math"
 	"os"
@@ -202,5 +203,46 @@ func TestStolenShare(t *testing.T) {
 	}
 	if maxStolen <= 0 || maxStolen >= 1 || maxStealRepeats < 1 {
 		t.Errorf("maxStolen %v, maxStealRepeats %d: a run must be repeatable, and not for any steal", maxStolen, maxStealRepeats)
+	}
+}
+
+// TestWaitForCalm checks the wait before a repeat against a fake steal
+// counter advancing by the given seconds per window.
+func TestWaitForCalm(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		perWin   []float64 // stolen seconds in each window, 2 cores
+		failAt   int       // the read that fails (0: none)
+		canceled bool
+		want     time.Duration
+	}{
+		{"calm at once", []float64{0}, 0, false, calmWindow},
+		{"exactly the limit is calm", []float64{2 * maxStolen}, 0, false, calmWindow},
+		{"calm after three windows", []float64{1.5, 0.9, 0.3, 0.05}, 0, false, 4 * calmWindow},
+		{"never calm", []float64{1}, 0, false, maxCalmWait},
+		{"unreadable", []float64{1}, 1, false, 0},
+		{"canceled", []float64{1}, 0, true, 0},
+	} {
+		var now float64 // the counter
+		reads, win := 0, 0
+		steal := func() (float64, error) {
+			reads++
+			if reads == tc.failAt {
+				return 0, errProcStat
+			}
+			return now, nil
+		}
+		sleep := func(time.Duration) {
+			now += tc.perWin[min(win, len(tc.perWin)-1)]
+			win++
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		if tc.canceled {
+			cancel()
+		}
+		if got := waitForCalm(ctx, 2, steal, sleep); got != tc.want {
+			t.Errorf("%s: waited %v, want %v", tc.name, got, tc.want)
+		}
+		cancel()
 	}
 }

@@ -664,12 +664,13 @@ func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, 
 			if !ok || share <= maxStolen {
 				break
 			}
+			waited := waitForCalm(ctx, runtime.NumCPU(), machineSteal, time.Sleep)
 			again, err := e.runMeasured(ctx, t, w, cl, total, timeout)
 			if err != nil {
 				break // keep the run we have
 			}
 			c.Retried++
-			c.Errors = append(c.Errors, fmt.Sprintf("%.0f%% of the machine stolen by the hypervisor", 100*share))
+			c.Errors = append(c.Errors, fmt.Sprintf("%.0f%% of the machine stolen by the hypervisor (repeated after %s)", 100*share, waited))
 			s = again
 		}
 		c.Runs = append(c.Runs, s)

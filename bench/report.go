@@ -252,7 +252,7 @@ func renderPage(e *env) string {
 	}
 	p("- CPU: each measured run also records the CPU its members and its load tool used (see CPU per request)")
 	if !o.Smoke {
-		p("- steal: a measured run during which the hypervisor gave more than %.0f%% of the machine's CPU to other guests (the growth of /proc/stat's steal column ÷ (cores × the tool's wall time)) measured its neighbours, and only the system it happened to; it is run again, at most %d times, and the last attempt stands. Every repeat is listed under Runs with the share stolen from the attempt it replaced; this section applies to the sections at scale and the TLS and auth section too", 100*maxStolen, maxStealRepeats)
+		p("- steal: a measured run during which the hypervisor gave more than %.0f%% of the machine's CPU to other guests (the growth of /proc/stat's steal column ÷ (cores × the tool's wall time)) measured its neighbours, and only the system it happened to; it is run again, at most %d times, each time once a %s passes with no more than that stolen (or after %s at most), and the last attempt stands. Every repeat is listed under Runs with the share stolen from the attempt it replaced and the wait before it. The same holds in the sections at scale and in the TLS and auth section", 100*maxStolen, maxStealRepeats, calmWindow, maxCalmWait)
 	}
 	p("- ratios: Concord's median req/s ÷ the rival's, with the same tool (for watch latency: the rival's p50 ÷ Concord's); above 1 means Concord is ahead")
 	p("")
