@@ -211,12 +211,12 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 const congestedResponses = 64
 
 // round is one turn of a stream's sending: the responses queued when it
-// began, or fewer if Next runs out first. A stream answering many watchers pays a fixed cost per
-// response on both sides (a gRPC message, and in clientv3 a hand-off between
-// goroutines per response), so the number of responses, not of events, is
-// what a busy stream's throughput depends on. A watcher's buffered events
-// all go in one response, so the longer a stream waits between rounds, the
-// more events each response carries.
+// began, or fewer if Next runs out first. A stream answering many watchers
+// pays a fixed cost per response on both sides (a gRPC message, and in
+// clientv3 a hand-off between goroutines per response), so the number of
+// responses, not of events, is what a busy stream's throughput depends on.
+// A watcher's buffered events all go in one response, so the longer a
+// stream waits between rounds, the more events each response carries.
 type round struct {
 	start     time.Time
 	held      bool // it waited out a congested round's interval

@@ -52,6 +52,18 @@ type eventCache struct {
 	enc []byte
 }
 
+// maxCachedEvents bounds what a stream keeps between responses: a larger
+// encoding (a catch-up batch, say) is let go once it is sent, so an idle
+// stream does not hold megabytes of events.
+const maxCachedEvents = 64 << 10
+
+func (c *eventCache) trim() {
+	if cap(c.enc) > maxCachedEvents {
+		clear(c.evs)
+		c.evs, c.enc = nil, nil
+	}
+}
+
 // encoded returns the encoding of evs as WatchResponse.events fields.
 func (c *eventCache) encoded(evs []mvcc.Event) []byte {
 	if !sameEvents(c.evs, evs) {
@@ -232,6 +244,9 @@ func appendEvents(b []byte, evs []mvcc.Event) []byte {
 // marshal encodes w into a buffer gRPC frees once it is written, pooled as
 // the proto codec's are.
 func (w *wireWatch) marshal() mem.BufferSlice {
+	if w.cache != nil {
+		defer w.cache.trim()
+	}
 	n := w.size()
 	if mem.IsBelowBufferPoolingThreshold(n) {
 		return mem.BufferSlice{mem.SliceBuffer(w.appendTo(make([]byte, 0, n)))}

@@ -134,3 +134,26 @@ func TestCodecPassesOtherMessages(t *testing.T) {
 		t.Fatal("marshalling a non-message succeeded")
 	}
 }
+
+// TestEventCacheLetsLargeGo checks a stream keeps small encodings between
+// responses and lets large ones go once sent.
+func TestEventCacheLetsLargeGo(t *testing.T) {
+	var c eventCache
+	send := func(value int) {
+		t.Helper()
+		evs := []mvcc.Event{{KV: mvcc.KeyValue{Key: []byte("k"), Value: make([]byte, value), ModRevision: 2}}}
+		data, err := newCodec().Marshal(&wireWatch{resp: &watch.Response{WatchID: 1, Rev: 2, Events: evs}, cache: &c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data.Free()
+	}
+	send(100)
+	if c.enc == nil || len(c.evs) != 1 {
+		t.Fatal("a small encoding was not kept")
+	}
+	send(maxCachedEvents)
+	if c.enc != nil || c.evs != nil {
+		t.Fatalf("a %d-byte encoding was kept", cap(c.enc))
+	}
+}
