@@ -15,9 +15,9 @@ import (
 // TestWatchBatchCongested checks --watch-batch-interval on the wire: a
 // stream that keeps up gets one response per watcher and revision; a stream
 // that fell behind waits out the interval before its next round, whose
-// responses carry every revision their watchers missed; once it keeps up
-// again it is not held back; no event is lost, repeated or reordered on the
-// way.
+// responses carry every revision their watchers missed; a progress request
+// is answered without that wait; once it keeps up again it is not held
+// back; no event is lost, repeated or reordered on the way.
 func TestWatchBatchCongested(t *testing.T) {
 	const (
 		watchers = 100
@@ -128,6 +128,46 @@ func TestWatchBatchCongested(t *testing.T) {
 	}
 	if behind[after] < 2 {
 		t.Fatalf("the first response after the wait carried %d event(s), want several", behind[after])
+	}
+
+	// A progress request is not made to wait: the same congestion, with a
+	// progress request sent before the stream is read, gets every event and
+	// the progress response without a pause of the interval.
+	for range 10 {
+		last = put(big)
+	}
+	progressReq := &pb.WatchRequest{RequestUnion: &pb.WatchRequest_ProgressRequest{ProgressRequest: &pb.WatchProgressRequest{}}}
+	if err := st.Send(progressReq); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	for done, progressed := 0, false; done < watchers || !progressed; {
+		r, err := recvTimeout(t, st, 10*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(r.Events) == 0 {
+			if r.WatchId != -1 || r.Canceled || r.Header.Revision < last {
+				t.Fatalf("unexpected response %v", r)
+			}
+			if done < watchers {
+				t.Fatalf("progress at revision %d before every watcher had its events", r.Header.Revision)
+			}
+			progressed = true
+			continue
+		}
+		for _, e := range r.Events {
+			if want := next[r.WatchId]; e.Kv.ModRevision != want {
+				t.Fatalf("watcher %d: got revision %d, want %d", r.WatchId, e.Kv.ModRevision, want)
+			}
+			next[r.WatchId] = e.Kv.ModRevision + 1
+		}
+		if next[r.WatchId] == last+1 {
+			done++
+		}
+	}
+	if took := time.Since(start); took >= interval/2 {
+		t.Fatalf("with a progress request pending, the events and the progress response took %v (interval %v)", took, interval)
 	}
 
 	// Keeping up again: the round after the wait sent a few revisions per

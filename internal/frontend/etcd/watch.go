@@ -127,6 +127,9 @@ func (ws *watchService) Watch(stream grpc.BidiStreamingServer[pb.WatchRequest, p
 				if err := rpc.handle(req); err != nil {
 					return err
 				}
+				if req.GetProgressRequest() != nil {
+					rd.progress = true // its answer may be queued after this round
+				}
 				continue
 			case <-progress.C:
 				st.ProgressTick()
@@ -222,8 +225,9 @@ type round struct {
 	held      bool // it waited out a congested round's interval
 	budget    int  // responses queued when it began: the round sends no more
 	responses int
-	behind    int // responses that carried more than one revision
-	revisions int // the most revisions one response carried
+	behind    int  // responses that carried more than one revision
+	revisions int  // the most revisions one response carried
+	progress  bool // a client asked for progress during it: no wait after it
 }
 
 func (r *round) add(resp *watch.Response) {
@@ -254,9 +258,10 @@ func (r *round) add(resp *watch.Response) {
 // it is judged by what sending them one at a time would have cost: about
 // its own time once per revision, since a response's fixed cost outweighs
 // its events'. If that fits in the interval the stream keeps up again and
-// its next round goes at once; a stream that keeps up is never delayed.
+// its next round goes at once; a stream that keeps up is never delayed,
+// nor is the answer to a progress request.
 func (r *round) wait(now time.Time, interval time.Duration) time.Duration {
-	if interval <= 0 || r.responses < congestedResponses {
+	if interval <= 0 || r.progress || r.responses < congestedResponses {
 		return 0
 	}
 	if r.held {

@@ -150,6 +150,22 @@ func TestRoundWait(t *testing.T) {
 	}
 }
 
+// TestRoundWaitProgress checks that a round during which a client asked for
+// progress is never followed by a wait, congested or not.
+func TestRoundWaitProgress(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	for _, held := range []bool{false, true} {
+		r := round{start: t0, held: held, responses: 100, behind: 100, revisions: 100, progress: true}
+		if got := r.wait(t0.Add(time.Millisecond), 100*time.Millisecond); got != 0 {
+			t.Errorf("held %v: wait = %v, want 0", held, got)
+		}
+		r.progress = false
+		if got := r.wait(t0.Add(time.Millisecond), 100*time.Millisecond); got <= 0 {
+			t.Errorf("held %v, no progress asked: wait = %v, want > 0", held, got)
+		}
+	}
+}
+
 // TestRoundAdd checks which responses count as behind.
 func TestRoundAdd(t *testing.T) {
 	ev := func(revs ...int64) []mvcc.Event {
