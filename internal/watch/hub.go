@@ -126,13 +126,16 @@ type Hub struct {
 	hist   History
 	logger *slog.Logger
 
-	mu       sync.Mutex
-	rev      int64                 // last revision notified or restored
-	single   map[string][]*watcher // single-key watchers by key
-	ranges   []*watcher            // range and from-key watchers, sorted by key
-	touched  []*watcher            // Notify's scratch list
-	watchers int
-	unsynced int
+	mu      sync.Mutex
+	rev     int64                 // last revision notified or restored
+	single  map[string][]*watcher // single-key watchers by key
+	ranges  []*watcher            // range and from-key watchers, sorted by key
+	touched []*watcher            // Notify's scratch list
+	// Notify's scratch: the events it was given, and the hub's copy of
+	// them, made when a watcher first takes one.
+	notified, shared []mvcc.Event
+	watchers         int
+	unsynced         int
 }
 
 // New returns a hub at revision rev (the store's current revision) reading
@@ -178,14 +181,13 @@ type watcher struct {
 
 	next     int64 // first revision not yet handed to buf or the consumer
 	unsynced bool
-	buf      []mvcc.Event
-	bufBytes int          // eventBytes of buf
-	spare    []mvcc.Event // the array of the last response Next took from buf
-	// bufStale is how far buf's array still holds the events of the
-	// response it last carried: Notify overwrites them from the start,
-	// and takeBufferLocked clears what is left beyond the new ones.
-	bufStale int
-	queued   bool // in stream.ready
+	// buf points into the hub's copies of the events Notify was given:
+	// offering an event to a thousand watchers of a key writes a pointer
+	// to each, not the event (see Notify).
+	buf      []*mvcc.Event
+	bufBytes int          // eventBytes of buf, as the watcher will get them
+	spare    []mvcc.Event // the array of the last response Next made from buf
+	queued   bool         // in stream.ready
 	removed  bool
 
 	progressDue    bool // no events handed out since the last tick
@@ -225,11 +227,12 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 		h.rev = rev
 	}
 	touched := h.touched[:0]
+	h.notified = events
 	for i := range events {
 		ev := &events[i]
 		key := ev.KV.Key
 		for _, w := range h.single[string(key)] {
-			touched = h.offerLocked(w, rev, ev, touched)
+			touched = h.offerLocked(w, rev, i, touched)
 		}
 		// Range watchers whose start key is <= key are candidates.
 		lo, hi := 0, len(h.ranges)
@@ -243,10 +246,11 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 		}
 		for _, w := range h.ranges[:lo] {
 			if w.fromKey || bytes.Compare(key, w.end) < 0 {
-				touched = h.offerLocked(w, rev, ev, touched)
+				touched = h.offerLocked(w, rev, i, touched)
 			}
 		}
 	}
+	h.notified, h.shared = nil, nil
 	for _, w := range touched {
 		if w.overflow {
 			// Drop the partial revision; history will deliver it whole.
@@ -265,7 +269,9 @@ func (h *Hub) Notify(rev int64, events []mvcc.Event) {
 	h.touched = touched[:0]
 }
 
-func (h *Hub) offerLocked(w *watcher, rev int64, ev *mvcc.Event, touched []*watcher) []*watcher {
+// offerLocked offers event i of the revision Notify is handing out to w.
+func (h *Hub) offerLocked(w *watcher, rev int64, i int, touched []*watcher) []*watcher {
+	ev := &h.notified[i]
 	if w.unsynced || rev < w.next || w.filtered(ev) {
 		return touched
 	}
@@ -276,16 +282,19 @@ func (h *Hub) offerLocked(w *watcher, rev int64, ev *mvcc.Event, touched []*watc
 	if w.overflow {
 		return touched
 	}
-	e := *ev
-	if !w.prevKV {
-		e.PrevKV = nil
+	n := eventBytes(ev)
+	if !w.prevKV && ev.PrevKV != nil {
+		n -= 32 + len(ev.PrevKV.Key) + len(ev.PrevKV.Value)
 	}
-	n := eventBytes(&e)
 	if len(w.buf) >= h.cfg.BufferEvents || w.bufBytes+n > h.cfg.ResponseBytes {
 		w.overflow = true
 		return touched
 	}
-	w.buf = append(w.buf, e)
+	if h.shared == nil {
+		// The caller's events are not the hub's to keep.
+		h.shared = slices.Clone(h.notified)
+	}
+	w.buf = append(w.buf, &h.shared[i])
 	w.bufBytes += n
 	return touched
 }
@@ -358,7 +367,7 @@ func (h *Hub) removeLocked(w *watcher) {
 	if w.unsynced {
 		h.unsynced--
 	}
-	w.buf, w.spare, w.bufStale = nil, nil, 0
+	w.buf, w.spare = nil, nil
 	if w.single {
 		ws := h.single[string(w.key)]
 		i := slices.Index(ws, w)

@@ -822,11 +822,11 @@ func TestRecycledBufferHoldsNoStaleEvents(t *testing.T) {
 	for i := range 3 {
 		e.txn(put("a", fmt.Sprint("x", i)))
 	}
-	first := take(3) // array A
+	first := take(3) // a fresh array
 	e.txn(put("a", "y"))
-	take(1) // array B; A is taken back for the buffer
+	take(1) // the same array, the consumer being done with the first response
 	e.txn(put("a", "z"))
-	again := take(1) // array A again, one new event
+	again := take(1) // and again
 	if &again[0] != &first[0] {
 		t.Fatal("the array was not reused; the test checks nothing")
 	}

@@ -225,25 +225,35 @@ func (s *Stream) flushLocked(w *watcher) {
 	s.out = append(s.out, s.takeBufferLocked(w, false))
 }
 
-// takeBufferLocked turns w's buffer into a response. With recycle (only for
-// a response Next returns at once), w's next buffer reuses the array of the
-// response Next returned for it before: the consumer is done with that one,
-// since it called Next again. This keeps Notify from allocating in the
-// steady state. The reused array is not cleared when it is taken back,
-// only its entries beyond the next response's when that is handed out: the
-// new events overwrite the rest, and clearing whole arrays of 96-byte events
-// was a tenth of a fan-out member's CPU. Either way an array never holds
-// more than its last response's events.
+// takeBufferLocked turns w's buffer into a response: the events it points
+// to, copied into an array of the response's own (without PrevKV unless w
+// asked for it). With recycle (only for a response Next returns at once),
+// that array is the one of the response Next returned for w before: the
+// consumer is done with it, since it called Next again. Only its entries
+// beyond the new events are cleared, so that it never holds more than its
+// last response's events. This keeps Notify and Next from allocating in the
+// steady state.
 func (s *Stream) takeBufferLocked(w *watcher, recycle bool) Response {
-	evs := w.buf
-	if w.bufStale > len(evs) {
-		clear(evs[len(evs):w.bufStale])
+	var evs []mvcc.Event
+	stale := 0
+	if recycle && w.spare != nil {
+		evs, stale = w.spare[:0], len(w.spare)
+	} else {
+		evs = make([]mvcc.Event, 0, len(w.buf))
 	}
-	w.buf, w.bufBytes, w.bufStale = nil, 0, 0
-	if recycle {
-		if w.spare != nil {
-			w.buf, w.bufStale = w.spare[:0], len(w.spare)
+	for _, p := range w.buf {
+		e := *p
+		if !w.prevKV {
+			e.PrevKV = nil
 		}
+		evs = append(evs, e)
+	}
+	if stale > len(evs) {
+		clear(evs[len(evs):stale])
+	}
+	clear(w.buf)
+	w.buf, w.bufBytes = w.buf[:0], 0
+	if recycle {
 		w.spare = evs
 	}
 	w.progressDue = false
