@@ -231,8 +231,8 @@ func (s *Stream) flushLocked(w *watcher) {
 // that array is the one of the response Next returned for w before: the
 // consumer is done with it, since it called Next again. Only its entries
 // beyond the new events are cleared, so that it never holds more than its
-// last response's events. This keeps Notify and Next from allocating in the
-// steady state.
+// last response's events. Next then allocates nothing in the steady state,
+// and Notify one copy of a revision's events, whatever the watchers.
 func (s *Stream) takeBufferLocked(w *watcher, recycle bool) Response {
 	var evs []mvcc.Event
 	stale := 0
