@@ -232,7 +232,8 @@ func (s *Stream) flushLocked(w *watcher) {
 // consumer is done with it, since it called Next again. Only its entries
 // beyond the new events are cleared, so that it never holds more than its
 // last response's events. Next then allocates nothing in the steady state,
-// and Notify one copy of a revision's events, whatever the watchers.
+// and Notify one copy of a revision's events, however many watchers take
+// them.
 func (s *Stream) takeBufferLocked(w *watcher, recycle bool) Response {
 	var evs []mvcc.Event
 	stale := 0
