@@ -25,7 +25,8 @@ import (
 const (
 	hdrClusterID, hdrMemberID, hdrRevision, hdrRaftTerm protowire.Number = 1, 2, 3, 4
 
-	wrHeader, wrWatchID, wrCreated, wrCanceled, wrCompactRevision, wrCancelReason, wrEvents protowire.Number = 1, 2, 3, 4, 5, 6, 11
+	// WatchResponse's created (3) and fragment (7) are never set here.
+	wrHeader, wrWatchID, wrCanceled, wrCompactRevision, wrCancelReason, wrEvents protowire.Number = 1, 2, 4, 5, 6, 11
 
 	evType, evKV, evPrevKV protowire.Number = 1, 2, 3
 
@@ -39,7 +40,7 @@ type wireWatch struct {
 	hdr    server.Header
 	resp   *watch.Response
 	reason string      // cancel_reason
-	cache  *eventCache // the stream's; nil encodes the events afresh
+	cache  *eventCache // the stream's; nil: a fresh one, for this response only
 }
 
 // eventCache is a stream's last encoded events. A stream's watchers of the
@@ -173,14 +174,6 @@ func eventType(e *mvcc.Event) uint64 {
 	return 0
 }
 
-func eventSize(e *mvcc.Event) int {
-	n := sizeVarintField(evType, eventType(e)) + sizeMessageField(evKV, kvSize(&e.KV))
-	if e.PrevKV != nil {
-		n += sizeMessageField(evPrevKV, kvSize(e.PrevKV))
-	}
-	return n
-}
-
 func (w *wireWatch) size() int {
 	r := w.resp
 	n := sizeMessageField(wrHeader, headerSize(&w.hdr)) +
@@ -188,13 +181,7 @@ func (w *wireWatch) size() int {
 		sizeVarintField(wrCanceled, boolBit(r.Canceled)) +
 		sizeVarintField(wrCompactRevision, uint64(r.CompactRev)) +
 		sizeBytesField(wrCancelReason, len(w.reason))
-	if w.cache != nil {
-		return n + len(w.cache.encoded(r.Events))
-	}
-	for i := range r.Events {
-		n += sizeMessageField(wrEvents, eventSize(&r.Events[i]))
-	}
-	return n
+	return n + len(w.cache.encoded(r.Events))
 }
 
 // appendTo appends the WatchResponse in proto.Marshal's field order.
@@ -213,10 +200,7 @@ func (w *wireWatch) appendTo(b []byte) []byte {
 		b = protowire.AppendTag(b, wrCancelReason, protowire.BytesType)
 		b = protowire.AppendString(b, w.reason)
 	}
-	if w.cache != nil {
-		return append(b, w.cache.encoded(r.Events)...)
-	}
-	return appendEvents(b, r.Events)
+	return append(b, w.cache.encoded(r.Events)...)
 }
 
 func appendEvents(b []byte, evs []mvcc.Event) []byte {
@@ -244,9 +228,10 @@ func appendEvents(b []byte, evs []mvcc.Event) []byte {
 // marshal encodes w into a buffer gRPC frees once it is written, pooled as
 // the proto codec's are.
 func (w *wireWatch) marshal() mem.BufferSlice {
-	if w.cache != nil {
-		defer w.cache.trim()
+	if w.cache == nil {
+		w.cache = new(eventCache)
 	}
+	defer w.cache.trim()
 	n := w.size()
 	if mem.IsBelowBufferPoolingThreshold(n) {
 		return mem.BufferSlice{mem.SliceBuffer(w.appendTo(make([]byte, 0, n)))}
