@@ -21,26 +21,31 @@ import (
 //     next request grows again.
 //   - A large member (400 MB of keys) could hold up to 800 MB.
 //
-// tuneGC sets the headroom to max(gcMinHeadroom, live/gcHeadroomFrac)
-// instead, re-computed right after every collection from the live heap that
-// collection found, so the goal always follows the data: a small member may
-// grow by 64 MiB between collections, a large one by a quarter of its live
-// heap (a few percent of a core more collector CPU while loading a million
-// keys, BenchmarkLoadKeys with GOGC=25). GOGC in the environment turns it
-// off.
+// tuneGC sets the headroom to max(gcMinHeadroom, scan/gcHeadroomFrac)
+// instead, where scan is the part of the live heap the collector must scan
+// (the objects holding pointers), re-computed right after every collection
+// from what that collection found, so the goal always follows the data. A
+// collection's cost is its mark work, which is the scannable heap: values
+// and keys are pointer-free byte arrays, marked without being read, so they
+// are no reason to collect less often, and a member's values no longer buy
+// it headroom. A small member may grow by 64 MiB between collections, one
+// holding a million 256-byte values (440 MB live, 157 MB of it scannable)
+// by 64 MiB too, where a quarter of its live heap allowed 110 MB. GOGC in
+// the environment turns it off.
 const (
 	gcMinHeadroom  = 64 << 20
-	gcHeadroomFrac = 4 // headroom = live / gcHeadroomFrac
+	gcHeadroomFrac = 4 // headroom = scannable / gcHeadroomFrac
 )
 
-// gcPercentFor is the GOGC value that gives a live heap of live bytes its
-// headroom.
-func gcPercentFor(live uint64) int {
+// gcPercentFor is the GOGC value that gives a live heap of live bytes, scan
+// of them scannable, its headroom. It is never below 1: 0 would mean
+// collecting without pause.
+func gcPercentFor(live, scan uint64) int {
 	if live == 0 {
 		return 100
 	}
-	headroom := max(uint64(gcMinHeadroom), live/gcHeadroomFrac)
-	return int(headroom * 100 / live)
+	headroom := max(uint64(gcMinHeadroom), min(scan, live)/gcHeadroomFrac)
+	return max(1, int(headroom*100/live))
 }
 
 // gcSentinel is garbage made for the collector to find: a cleanup attached
@@ -56,7 +61,7 @@ func tuneGC(ctx context.Context, logger *slog.Logger) {
 		return
 	}
 	t := &gcTuner{ctx: ctx, log: logger, cur: 100,
-		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}}}
+		sample: []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}}}
 	t.afterGC()
 }
 
@@ -74,13 +79,15 @@ func (t *gcTuner) afterGC() {
 		return
 	}
 	metrics.Read(t.sample)
-	if t.sample[0].Value.Kind() != metrics.KindUint64 {
-		return // not this runtime's metric: leave the default
+	for _, x := range t.sample {
+		if x.Value.Kind() != metrics.KindUint64 {
+			return // not this runtime's metric: leave the default
+		}
 	}
-	live := t.sample[0].Value.Uint64()
-	if p := gcPercentFor(live); p != t.cur {
+	live, scan := t.sample[0].Value.Uint64(), t.sample[1].Value.Uint64()
+	if p := gcPercentFor(live, scan); p != t.cur {
 		debug.SetGCPercent(p)
-		t.log.Debug("gc percent", "gogc", p, "live_heap_bytes", live)
+		t.log.Debug("gc percent", "gogc", p, "live_heap_bytes", live, "scan_heap_bytes", scan)
 		t.cur = p
 	}
 	runtime.AddCleanup(new(gcSentinel), func(t *gcTuner) { t.afterGC() }, t)

@@ -13,20 +13,24 @@ import (
 func TestGCPercentFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct {
-		live uint64
-		want int
+		live, scan uint64
+		want       int
 	}{
-		{0, 100},
-		{4 * mib, 1600},  // 64 MiB of headroom: 16 times the live heap
-		{10 * mib, 640},  // 64 MiB of headroom
-		{64 * mib, 100},  // 64 MiB, as the default would give
-		{128 * mib, 50},  // 64 MiB of headroom
-		{256 * mib, 25},  // a quarter, also 64 MiB
-		{400 * mib, 25},  // a quarter
-		{4096 * mib, 25}, // a quarter
+		{0, 0, 100},
+		{4 * mib, 4 * mib, 1600},     // 64 MiB of headroom: 16 times the live heap
+		{10 * mib, 2 * mib, 640},     // 64 MiB of headroom
+		{64 * mib, 64 * mib, 100},    // 64 MiB, as the default would give
+		{128 * mib, 128 * mib, 50},   // 64 MiB of headroom
+		{256 * mib, 256 * mib, 25},   // a quarter, also 64 MiB
+		{400 * mib, 400 * mib, 25},   // a quarter of the scannable heap, all of it
+		{400 * mib, 150 * mib, 16},   // mostly values: the 64 MiB floor
+		{4096 * mib, 4096 * mib, 25}, // a quarter
+		{4096 * mib, 1024 * mib, 6},  // a quarter of the scannable gigabyte
+		{4096 * mib, 8192 * mib, 25}, // scan counted since the collection: never above live
+		{1 << 40, 1 << 30, 1},        // never 0, which would collect without pause
 	} {
-		if got := gcPercentFor(tc.live); got != tc.want {
-			t.Errorf("gcPercentFor(%d MiB) = %d, want %d", tc.live/mib, got, tc.want)
+		if got := gcPercentFor(tc.live, tc.scan); got != tc.want {
+			t.Errorf("gcPercentFor(%d MiB, %d MiB) = %d, want %d", tc.live/mib, tc.scan/mib, got, tc.want)
 		}
 	}
 }
@@ -41,10 +45,10 @@ func TestTuneGCFollowsCollections(t *testing.T) {
 	defer cancel()
 	tuneGC(ctx, slog.New(slog.DiscardHandler))
 
-	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"}}
+	sample := []metrics.Sample{{Name: "/gc/gogc:percent"}, {Name: "/gc/heap/live:bytes"}, {Name: "/gc/scan/heap:bytes"}}
 	tuned := func() (int, int, bool) {
 		metrics.Read(sample)
-		got, want := int(sample[0].Value.Uint64()), gcPercentFor(sample[1].Value.Uint64())
+		got, want := int(sample[0].Value.Uint64()), gcPercentFor(sample[1].Value.Uint64(), sample[2].Value.Uint64())
 		return got, want, got == want
 	}
 	// Undo the tuner's setting, then let a collection run: the tuner must
