@@ -1,7 +1,5 @@
 package mvcc
 
-import "unsafe"
-
 // DefaultDefragBatch is the number of keys Defragment rewrites per hold of
 // the write lock: small enough that a write waits well under a millisecond.
 const DefaultDefragBatch = 1024
@@ -21,7 +19,6 @@ func (s *Store) Defragment(batch int) (released int64) {
 	if batch <= 0 {
 		batch = DefaultDefragBatch
 	}
-	vsize := int64(unsafe.Sizeof(version{}))
 	var (
 		from  []byte
 		items []keyIndex
@@ -29,8 +26,8 @@ func (s *Store) Defragment(batch int) (released int64) {
 	for started := false; ; started = true {
 		items = items[:0]
 		s.mu.Lock()
-		s.tree.Ascend(keyIndex{key: from}, func(ki keyIndex) bool {
-			if started && string(ki.key) == string(from) {
+		s.tree.Ascend(probe(from), func(ki keyIndex) bool {
+			if started && string(ki.key()) == string(from) {
 				return true // the last key of the previous batch
 			}
 			items = append(items, ki)
@@ -38,18 +35,18 @@ func (s *Store) Defragment(batch int) (released int64) {
 		})
 		// The tree must not change while it is iterated: rewrite afterwards.
 		for _, ki := range items {
-			if spare := cap(ki.versions) - len(ki.versions); spare > 0 {
-				vs := make([]version, len(ki.versions))
-				copy(vs, ki.versions)
-				ki.versions = vs
+			if spare := ki.vsCap - ki.vsLen; spare > 0 {
+				vs := make([]version, ki.vsLen)
+				copy(vs, ki.versions())
+				ki.setVersions(vs)
 				s.tree.Set(ki)
-				released += int64(spare) * vsize
+				released += int64(spare) * versionOverhead
 			}
 		}
 		s.mu.Unlock()
 		if len(items) < batch {
 			return released
 		}
-		from = items[len(items)-1].key
+		from = items[len(items)-1].key()
 	}
 }

@@ -41,8 +41,8 @@ func TestDefragmentKeepsStateAndReleasesSlack(t *testing.T) {
 			t.Errorf("batch %d: Size %d after Defragment, want %d", batch, s.Size(), size)
 		}
 		s.tree.Scan(func(ki keyIndex) bool {
-			if cap(ki.versions) != len(ki.versions) {
-				t.Errorf("batch %d: key %s keeps cap %d for %d versions", batch, ki.key, cap(ki.versions), len(ki.versions))
+			if ki.vsCap != ki.vsLen {
+				t.Errorf("batch %d: key %s keeps cap %d for %d versions", batch, ki.key(), ki.vsCap, ki.vsLen)
 			}
 			return true
 		})

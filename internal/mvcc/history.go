@@ -50,13 +50,13 @@ func (s *Store) Events(key, end []byte, fromRev, toRev int64, limit int, prevKV 
 	var hs []histEvent
 	var lost bool
 	s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
-		vs := ki.versions
+		vs := ki.versions()
 		j, _ := slices.BinarySearchFunc(vs, fromRev, func(v version, rev int64) int { return cmp.Compare(v.mod, rev) })
 		for ; j < len(vs) && vs[j].mod <= toRev; j++ {
 			v := &vs[j]
 			h := histEvent{sub: v.sub}
 			if v.tombstone() {
-				h.ev = Event{Type: EventDelete, KV: KeyValue{Key: ki.key, ModRevision: v.mod}}
+				h.ev = Event{Type: EventDelete, KV: KeyValue{Key: ki.key(), ModRevision: v.mod}}
 			} else {
 				h.ev = Event{Type: EventPut, KV: ki.kv(j)}
 			}

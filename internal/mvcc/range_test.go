@@ -17,8 +17,8 @@ func checkTombs(t *testing.T, s *Store) {
 	t.Helper()
 	var want, got []string
 	s.tree.Scan(func(ki keyIndex) bool {
-		if ki.versions[len(ki.versions)-1].tombstone() {
-			want = append(want, string(ki.key))
+		if ki.newest().tombstone() {
+			want = append(want, string(ki.key()))
 		}
 		return true
 	})

@@ -36,14 +36,15 @@ func (s *Store) Hash(rev int64) (hash uint32, compactRev int64, err error) {
 		buf []byte
 	)
 	s.tree.Scan(func(ki keyIndex) bool {
-		for i := range ki.versions {
-			v := &ki.versions[i]
+		vs := ki.versions()
+		for i := range vs {
+			v := &vs[i]
 			if v.mod > rev {
 				break
 			}
-			buf = appendVersion(buf[:0], ki.key, v)
+			buf = appendVersion(buf[:0], ki.key(), v)
 			crc = crc32.Update(crc, castagnoli, buf)
-			crc = crc32.Update(crc, castagnoli, v.value)
+			crc = crc32.Update(crc, castagnoli, v.value())
 		}
 		return true
 	})
@@ -58,7 +59,7 @@ func appendVersion(b, key []byte, v *version) []byte {
 	b = binary.AppendVarint(b, v.create)
 	b = binary.AppendVarint(b, v.ver)
 	b = binary.AppendVarint(b, v.lease)
-	return binary.AppendUvarint(b, uint64(len(v.value)))
+	return binary.AppendUvarint(b, uint64(v.valLen))
 }
 
 // Serialization format, version 2. Fixed-width integers are big-endian;
@@ -126,21 +127,22 @@ func (s *Store) WriteTo(w io.Writer) (int64, error) {
 	}
 	var werr error
 	s.tree.Scan(func(ki keyIndex) bool {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(ki.key)))
-		buf = append(buf, ki.key...)
-		buf = binary.AppendUvarint(buf, uint64(len(ki.versions)))
-		for i := range ki.versions {
-			v := &ki.versions[i]
+		key, vs := ki.key(), ki.versions()
+		buf = binary.AppendUvarint(buf[:0], uint64(len(key)))
+		buf = append(buf, key...)
+		buf = binary.AppendUvarint(buf, uint64(len(vs)))
+		for i := range vs {
+			v := &vs[i]
 			buf = binary.AppendVarint(buf, v.mod)
 			buf = binary.AppendVarint(buf, v.create)
 			buf = binary.AppendVarint(buf, v.ver)
 			buf = binary.AppendVarint(buf, v.lease)
 			buf = binary.AppendUvarint(buf, uint64(v.sub))
-			buf = binary.AppendUvarint(buf, uint64(len(v.value)))
+			buf = binary.AppendUvarint(buf, uint64(v.valLen))
 			if _, werr = bw.Write(buf); werr != nil {
 				return false
 			}
-			if _, werr = bw.Write(v.value); werr != nil {
+			if _, werr = bw.Write(v.value()); werr != nil {
 				return false
 			}
 			buf = buf[:0]
@@ -288,9 +290,11 @@ func readSnapshot(r io.Reader) (*Store, error) {
 			if err != nil {
 				return nil, err
 			}
-			if v.value, err = d.bytes(vlen); err != nil {
+			val, err := d.bytes(vlen)
+			if err != nil {
 				return nil, err
 			}
+			v.setValue(val)
 			if v.mod < 1 || v.mod > rev || (len(vs) > 0 && v.mod <= vs[len(vs)-1].mod) ||
 				v.ver < 0 || (v.ver > 0 && (v.create < 1 || v.create > v.mod)) {
 				return nil, corrupt("key %q: bad version %d", key, j)
@@ -301,7 +305,7 @@ func readSnapshot(r io.Reader) (*Store, error) {
 		if vs[len(vs)-1].tombstone() {
 			tombs.Load(key)
 		}
-		ki := keyIndex{key: key, versions: vs}
+		ki := indexItem(key, vs)
 		size += keySize(&ki)
 		t.Load(ki)
 	}

@@ -3,8 +3,10 @@ package mvcc
 import (
 	"bytes"
 	"errors"
+	"math"
 	"sort"
 	"sync"
+	"unsafe"
 
 	"github.com/tidwall/btree"
 )
@@ -79,44 +81,112 @@ type RangeResult struct {
 // sub is the version's position among the writes of its revision (etcd's
 // sub-revision): history reads order the events of one revision by it, so
 // they come out in the order the transaction wrote them.
+//
+// The value is held as its array pointer and a 32-bit length rather than a
+// slice: that makes a version 48 bytes, where a slice header made it 64 (see
+// "Memory layout" in the package doc). value rebuilds the slice.
 type version struct {
-	value  []byte
+	val    *byte // the value's first byte; nil for an empty value
 	mod    int64
 	create int64
 	ver    int64
 	lease  int64
+	valLen uint32
 	sub    int32
 }
 
 func (v *version) tombstone() bool { return v.ver == 0 }
 
+// value returns the version's value, aliasing the stored bytes.
+func (v *version) value() []byte { return unsafe.Slice(v.val, v.valLen) }
+
+// setValue makes b the version's value; the store keeps b.
+func (v *version) setValue(b []byte) { v.val, v.valLen = dataOf(b), len32(b) }
+
 // keyIndex is one B-tree item: a key and its retained versions, ascending by
-// mod revision. It is stored by value so the tree holds no pointer per key.
+// mod revision. It is stored by value so the tree holds no pointer per key,
+// and as array pointers with 32-bit lengths (and the versions' capacity)
+// rather than two slices, so an item is 32 bytes where two slice headers made
+// it 48: the tree's nodes hold an item per key, filled half to fully. key and
+// versions rebuild the slices.
 type keyIndex struct {
-	key      []byte
-	versions []version
+	keyPtr *byte    // nil for an empty key
+	vsPtr  *version // nil when there are no versions
+	keyLen uint32
+	vsLen  uint32
+	vsCap  uint32
 }
 
-func lessKeyIndex(a, b keyIndex) bool { return bytes.Compare(a.key, b.key) < 0 }
+// indexItem returns the item for key with versions vs; the store keeps both.
+func indexItem(key []byte, vs []version) keyIndex {
+	ki := keyIndex{keyPtr: dataOf(key), keyLen: len32(key)}
+	ki.setVersions(vs)
+	return ki
+}
+
+// probe is the item that finds key in the tree.
+func probe(key []byte) keyIndex { return keyIndex{keyPtr: dataOf(key), keyLen: len32(key)} }
+
+// key returns the item's key, aliasing the stored bytes.
+func (ki *keyIndex) key() []byte { return unsafe.Slice(ki.keyPtr, ki.keyLen) }
+
+// versions returns the item's versions with the capacity they were given, so
+// an append may fill it in place (see Store.appendable).
+func (ki *keyIndex) versions() []version { return unsafe.Slice(ki.vsPtr, ki.vsCap)[:ki.vsLen] }
+
+// newest returns the item's newest version; it must have one.
+func (ki *keyIndex) newest() *version { return &ki.versions()[ki.vsLen-1] }
+
+func (ki *keyIndex) setVersions(vs []version) {
+	if cap(vs) == 0 {
+		ki.vsPtr, ki.vsLen, ki.vsCap = nil, 0, 0
+		return
+	}
+	if cap(vs) > math.MaxUint32 {
+		panic("mvcc: 4Gi versions of one key")
+	}
+	ki.vsPtr, ki.vsLen, ki.vsCap = unsafe.SliceData(vs), uint32(len(vs)), uint32(cap(vs))
+}
+
+// dataOf returns b's array pointer, nil for an empty b: a zero-length slice
+// may point just past its array, which must not be kept.
+func dataOf(b []byte) *byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return unsafe.SliceData(b)
+}
+
+// len32 returns len(b), which must fit 32 bits: keys and values come from
+// requests bounded far below that (and snapshot entries by maxSnapBytes).
+func len32(b []byte) uint32 {
+	if len(b) > math.MaxUint32 {
+		panic("mvcc: a key or value of 4 GiB or more")
+	}
+	return uint32(len(b))
+}
+
+func lessKeyIndex(a, b keyIndex) bool { return bytes.Compare(a.key(), b.key()) < 0 }
 
 // visibleAt returns the index of the newest version with mod <= rev, or -1.
 func (ki *keyIndex) visibleAt(rev int64) int {
-	n := len(ki.versions)
+	vs := ki.versions()
+	n := len(vs)
 	if n == 0 {
 		return -1
 	}
-	if ki.versions[n-1].mod <= rev { // the common case: reading the latest
+	if vs[n-1].mod <= rev { // the common case: reading the latest
 		return n - 1
 	}
 	// First index whose mod > rev, minus one.
-	return sort.Search(n, func(i int) bool { return ki.versions[i].mod > rev }) - 1
+	return sort.Search(n, func(i int) bool { return vs[i].mod > rev }) - 1
 }
 
 func (ki *keyIndex) kv(i int) KeyValue {
-	v := &ki.versions[i]
+	v := &ki.versions()[i]
 	return KeyValue{
-		Key:            ki.key,
-		Value:          v.value,
+		Key:            ki.key(),
+		Value:          v.value(),
 		CreateRevision: v.create,
 		ModRevision:    v.mod,
 		Version:        v.ver,
@@ -151,16 +221,17 @@ type Store struct {
 
 // Per-entry overheads counted by Size: an index item and a version struct.
 const (
-	keyOverhead     = 48
-	versionOverhead = 56
+	keyOverhead     = int64(unsafe.Sizeof(keyIndex{}))
+	versionOverhead = int64(unsafe.Sizeof(version{}))
 )
 
-func versionSize(v *version) int64 { return int64(len(v.value)) + versionOverhead }
+func versionSize(v *version) int64 { return int64(v.valLen) + versionOverhead }
 
 func keySize(ki *keyIndex) int64 {
-	n := int64(len(ki.key)) + keyOverhead
-	for i := range ki.versions {
-		n += versionSize(&ki.versions[i])
+	n := int64(len(ki.key())) + keyOverhead
+	vs := ki.versions()
+	for i := range vs {
+		n += versionSize(&vs[i])
 	}
 	return n
 }
@@ -224,7 +295,7 @@ func (s *Store) liveInRangeLocked(key, end []byte) int {
 	if !fromKey && bytes.Compare(key, end) >= 0 {
 		return 0
 	}
-	return countRange(s.tree, keyIndex{key: key}, keyIndex{key: end}, fromKey) -
+	return countRange(s.tree, probe(key), probe(end), fromKey) -
 		countRange(s.tombs, key, end, fromKey)
 }
 
@@ -269,17 +340,17 @@ func isFromKey(end []byte) bool { return len(end) == 1 && end[0] == 0 }
 func (s *Store) ascendRangeLocked(key, end []byte, fn func(keyIndex) bool) {
 	switch {
 	case len(end) == 0:
-		if ki, ok := s.tree.Get(keyIndex{key: key}); ok {
+		if ki, ok := s.tree.Get(probe(key)); ok {
 			fn(ki)
 		}
 	case isFromKey(end):
-		s.tree.Ascend(keyIndex{key: key}, fn)
+		s.tree.Ascend(probe(key), fn)
 	default:
 		if bytes.Compare(key, end) >= 0 {
 			return
 		}
-		s.tree.Ascend(keyIndex{key: key}, func(ki keyIndex) bool {
-			return bytes.Compare(ki.key, end) < 0 && fn(ki)
+		s.tree.Ascend(probe(key), func(ki keyIndex) bool {
+			return bytes.Compare(ki.key(), end) < 0 && fn(ki)
 		})
 	}
 }
@@ -300,8 +371,8 @@ func (s *Store) rangeLocked(key, end []byte, o RangeOptions, curRev int64) (Rang
 	res := RangeResult{Rev: curRev}
 	if len(end) == 0 {
 		// A single key never needs the iterator closure.
-		if ki, ok := s.tree.Get(keyIndex{key: key}); ok {
-			if i := ki.visibleAt(rev); i >= 0 && !ki.versions[i].tombstone() {
+		if ki, ok := s.tree.Get(probe(key)); ok {
+			if i := ki.visibleAt(rev); i >= 0 && !ki.versions()[i].tombstone() {
 				res.Count = 1
 				if !o.CountOnly {
 					res.KVs = []KeyValue{ki.kv(i)}
@@ -325,8 +396,8 @@ func (s *Store) rangeLocked(key, end []byte, o RangeOptions, curRev int64) (Rang
 		}
 		res.KVs = make([]KeyValue, 0, want)
 		s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
-			n := len(ki.versions)
-			if ki.versions[n-1].tombstone() {
+			n := int(ki.vsLen)
+			if ki.newest().tombstone() {
 				return true
 			}
 			res.KVs = append(res.KVs, ki.kv(n-1))
@@ -339,7 +410,7 @@ func (s *Store) rangeLocked(key, end []byte, o RangeOptions, curRev int64) (Rang
 	// whole range; only the copying stops at Limit.
 	s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
 		i := ki.visibleAt(rev)
-		if i < 0 || ki.versions[i].tombstone() {
+		if i < 0 || ki.versions()[i].tombstone() {
 			return true
 		}
 		res.Count++
@@ -427,17 +498,19 @@ func (w *WriteTxn) Range(key, end []byte, o RangeOptions) (RangeResult, error) {
 func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 	s, rev := w.s, w.writeRev()
 	var hint btree.PathHint // the Set below lands where the Get looked
-	ki, ok := s.tree.GetHint(keyIndex{key: key}, &hint)
-	nv := version{value: value, mod: rev, create: rev, ver: 1, lease: lease, sub: int32(len(w.events))}
+	ki, ok := s.tree.GetHint(probe(key), &hint)
+	nv := version{mod: rev, create: rev, ver: 1, lease: lease, sub: int32(len(w.events))}
+	nv.setValue(value)
 	if ok {
-		n := len(ki.versions)
-		last := &ki.versions[n-1]
+		vs := ki.versions()
+		n := len(vs)
+		last := &vs[n-1]
 		if !last.tombstone() {
 			p := ki.kv(n - 1)
 			prev = &p
 			nv.create, nv.ver = last.create, last.ver+1
 		} else {
-			s.tombs.Delete(ki.key)
+			s.tombs.Delete(ki.key())
 		}
 		if last.mod == rev {
 			// Written earlier in this transaction: nobody outside it has seen
@@ -445,20 +518,20 @@ func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 			// revision. A fresh slice keeps the "never mutate in place" rule
 			// for anything a clone might share.
 			s.size += versionSize(&nv) - versionSize(last)
-			vs := make([]version, n)
-			copy(vs, ki.versions)
-			vs[n-1] = nv
-			ki.versions = vs
+			fresh := make([]version, n)
+			copy(fresh, vs)
+			fresh[n-1] = nv
+			ki.setVersions(fresh)
 		} else {
-			ki.versions = append(s.appendable(ki.versions), nv)
+			ki.setVersions(append(s.appendable(vs), nv))
 			s.size += versionSize(&nv)
 		}
 	} else {
-		ki = keyIndex{key: key, versions: []version{nv}}
+		ki = indexItem(key, []version{nv})
 		s.size += keySize(&ki)
 	}
 	s.tree.SetHint(ki, &hint)
-	w.events = append(w.events, Event{Type: EventPut, KV: ki.kv(len(ki.versions) - 1), PrevKV: prev})
+	w.events = append(w.events, Event{Type: EventPut, KV: ki.kv(int(ki.vsLen) - 1), PrevKV: prev})
 	return prev
 }
 
@@ -472,12 +545,12 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 	var hint, tombHint btree.PathHint
 	var hit []keyIndex
 	if len(end) == 0 {
-		if ki, ok := s.tree.GetHint(keyIndex{key: key}, &hint); ok && !ki.versions[len(ki.versions)-1].tombstone() {
+		if ki, ok := s.tree.GetHint(probe(key), &hint); ok && !ki.newest().tombstone() {
 			hit = []keyIndex{ki}
 		}
 	} else {
 		s.ascendRangeLocked(key, end, func(ki keyIndex) bool {
-			if !ki.versions[len(ki.versions)-1].tombstone() {
+			if !ki.newest().tombstone() {
 				hit = append(hit, ki)
 			}
 			return true
@@ -488,24 +561,25 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 	}
 	deleted = make([]KeyValue, len(hit))
 	for i, ki := range hit {
-		n := len(ki.versions)
+		vs := ki.versions()
+		n := len(vs)
 		deleted[i] = ki.kv(n - 1)
 		tomb := version{mod: rev, sub: int32(len(w.events))}
-		if ki.versions[n-1].mod == rev {
-			s.size += versionSize(&tomb) - versionSize(&ki.versions[n-1])
-			vs := make([]version, n)
-			copy(vs, ki.versions)
-			vs[n-1] = tomb
-			ki.versions = vs
+		if vs[n-1].mod == rev {
+			s.size += versionSize(&tomb) - versionSize(&vs[n-1])
+			fresh := make([]version, n)
+			copy(fresh, vs)
+			fresh[n-1] = tomb
+			ki.setVersions(fresh)
 		} else {
-			ki.versions = append(s.appendable(ki.versions), tomb)
+			ki.setVersions(append(s.appendable(vs), tomb))
 			s.size += versionSize(&tomb)
 		}
 		s.tree.SetHint(ki, &hint)
-		s.tombs.SetHint(ki.key, &tombHint)
+		s.tombs.SetHint(ki.key(), &tombHint)
 		w.events = append(w.events, Event{
 			Type:   EventDelete,
-			KV:     KeyValue{Key: ki.key, ModRevision: rev},
+			KV:     KeyValue{Key: ki.key(), ModRevision: rev},
 			PrevKV: &deleted[i],
 		})
 	}
@@ -559,11 +633,12 @@ func (s *Store) Compact(rev int64) error {
 		if i < 0 {
 			return true // nothing at or below rev
 		}
-		dropFirst := ki.versions[i].tombstone() && ki.versions[i].mod < rev
+		vs := ki.versions()
+		dropFirst := vs[i].tombstone() && vs[i].mod < rev
 		if i == 0 && !dropFirst {
 			return true // nothing at or below rev is droppable
 		}
-		keep := ki.versions[i:]
+		keep := vs[i:]
 		if dropFirst {
 			keep = keep[1:]
 		}
@@ -572,11 +647,11 @@ func (s *Store) Compact(rev int64) error {
 			s.size -= keySize(&ki)
 			return true
 		}
-		for j := range ki.versions[:len(ki.versions)-len(keep)] {
-			s.size -= versionSize(&ki.versions[j])
+		for j := range vs[:len(vs)-len(keep)] {
+			s.size -= versionSize(&vs[j])
 		}
 		// A fresh, exact-size slice lets the old array be collected.
-		ki.versions = append([]version(nil), keep...)
+		ki.setVersions(append([]version(nil), keep...))
 		changed = append(changed, ki)
 		return true
 	})
@@ -588,7 +663,7 @@ func (s *Store) Compact(rev int64) error {
 	}
 	for _, ki := range gone {
 		s.tree.DeleteHint(ki, &hint)
-		s.tombs.DeleteHint(ki.key, &tombHint)
+		s.tombs.DeleteHint(ki.key(), &tombHint)
 	}
 	s.compactRev = rev
 	return nil
