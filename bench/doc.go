@@ -60,9 +60,14 @@
 // kept as the page had them); every write also replaces the copy of
 // bench/STEPS.md between its markers.
 //
-// Concurrency: the harness is sequential on purpose — one cluster and one
-// load tool at a time, so that nothing else competes for the machine's two
-// cores while a figure is taken. The one exception is its own failover load
+// Concurrency: the harness is sequential on purpose — one load tool at a
+// time, so that nothing else competes for the machine's two cores while a
+// figure is taken. For the side-by-side tables the clusters of every system
+// of one size run at once, idle but the one measured, so that each
+// workload's runs can alternate between the systems (measureAcross): a
+// ratio then compares runs taken seconds apart, not minutes. The sections
+// at scale and the TLS and auth section start one cluster at a time. The
+// one exception to a single load is the failover section's own load
 // (scale.go), a goroutine per member and one per put in flight, all stopped
 // and waited for before the cluster is.
 package main

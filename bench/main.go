@@ -337,8 +337,9 @@ func run(o options) error {
 	}
 	steps, units := 0, 0.0
 	if !e.sectionOnly {
-		steps = 2 + len(o.Members)*len(e.systems)*(1+len(e.workloads)*len(tools))
-		units = 2*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
+		ceilings := len(fsyncWriters) + 1 // the fsync probes and the no-op service
+		steps = ceilings + len(o.Members)*(len(e.systems)+len(e.workloads)*len(tools))
+		units = float64(ceilings)*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
 	}
 	if e.anyScale() {
 		s, u := e.scaleSteps(perCell)
@@ -484,21 +485,30 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 	e.phases = append(e.phases, phase{"machine ceilings", time.Since(t0)})
 
 	// ---- clusters ----
+	// Every system's cluster of one size runs at once, idle but for the
+	// one being measured, so that each cell can interleave the systems'
+	// runs (measureAcross).
 	val := strings.Repeat("v", 256)
 	for _, n := range o.Members {
 		t0 := time.Now()
-		for _, sys := range e.systems {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			p.step(5, "%s × %d: starting", sys.Name, n)
-			dir := filepath.Join(work, fmt.Sprintf("%s-%d", sys.Key, n))
-			cl, err := startCluster(sys, n, dir, nil)
-			if err != nil {
-				return err
-			}
-			err = func() error {
-				defer cl.stop()
+		err := func() error {
+			var cls []*cluster
+			defer func() {
+				for _, cl := range cls {
+					cl.stop()
+				}
+			}()
+			for _, sys := range e.systems {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				p.step(5, "%s × %d: starting", sys.Name, n)
+				dir := filepath.Join(work, fmt.Sprintf("%s-%d", sys.Key, n))
+				cl, err := startCluster(sys, n, dir, nil)
+				if err != nil {
+					return err
+				}
+				cls = append(cls, cl)
 				if err := cl.waitReady(concordBin, 60*time.Second); err != nil {
 					return err
 				}
@@ -511,21 +521,22 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 				if _, se, err := runCmd(ctx, concordBin, warm, ""); err != nil {
 					return fmt.Errorf("bench: warm-up: %w: %s", err, se)
 				}
-				for _, w := range e.workloads {
-					for _, t := range tools {
-						if ctx.Err() != nil {
-							return ctx.Err()
-						}
-						label := fmt.Sprintf("%s ×%d", sys.Name, n)
-						e.cells[cellKey(n, sys.Key, w.ID, t)] = e.measureNoted(ctx, p, perCell, label, t, w, cl, runTimeout)
-					}
-				}
-				e.rss[fmt.Sprintf("%d|%s", n, sys.Key)] = cl.rssMiB()
-				return nil
-			}()
-			if err != nil {
-				return err
 			}
+			for _, w := range e.workloads {
+				for _, t := range tools {
+					if ctx.Err() != nil {
+						return ctx.Err()
+					}
+					e.measureAcross(ctx, p, perCell, n, t, w, cls, runTimeout)
+				}
+			}
+			for _, cl := range cls {
+				e.rss[fmt.Sprintf("%d|%s", n, cl.sys.Key)] = cl.rssMiB()
+			}
+			return nil
+		}()
+		if err != nil {
+			return err
 		}
 		e.phases = append(e.phases, phase{fmt.Sprintf("%d-member tables", n), time.Since(t0)})
 	}
@@ -601,16 +612,46 @@ func tail(b []byte) string {
 	return s
 }
 
-// measure sizes the workload (one calibration run, which also warms it up),
-// then runs it opts.Runs times.
 // measureNoted is measure with its progress step and its result line, label
 // naming the system and its size (and variant).
 func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, label string, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
 	p.step(perCell, "%s: %s, %s", label, w.Name, t)
 	c := e.measure(ctx, t, w, cl, timeout)
+	e.noteCell(p, label, t, w, c)
+	return c
+}
+
+// measureAcross measures w with t on the n-member cluster of every system,
+// interleaved: each system's calibration run in turn, then the first
+// measured run of every system before the second of any. A cell takes
+// minutes; interleaved, the machine's drift over them (a busy neighbour, a
+// host's frequency) falls on every system alike, and each ratio compares
+// runs taken seconds apart rather than a system's every run against the
+// other's every later one.
+func (e *env) measureAcross(ctx context.Context, p *progress, perCell float64, n int, t toolKind, w workload, cls []*cluster, timeout time.Duration) {
+	p.step(perCell*float64(len(cls)), "×%d: %s, %s", n, w.Name, t)
+	cells := make([]*cell, len(cls))
+	for i, cl := range cls {
+		cells[i] = e.calibrate(ctx, t, w, cl, timeout)
+	}
+	for range e.opts.Runs {
+		for i, cl := range cls {
+			if cells[i].Err == "" && ctx.Err() == nil {
+				e.runOnce(ctx, t, w, cl, cells[i], timeout)
+			}
+		}
+	}
+	for i, cl := range cls {
+		e.cells[cellKey(n, cl.sys.Key, w.ID, t)] = cells[i]
+		e.noteCell(p, fmt.Sprintf("%s ×%d", cl.sys.Name, n), t, w, cells[i])
+	}
+}
+
+// noteCell prints a measured cell's result line.
+func (e *env) noteCell(p *progress, label string, t toolKind, w workload, c *cell) {
 	if !c.ok() {
 		p.note("  %s | %-55s | %-14s | FAILED: %s", label, w.Name, t, firstOf(c.Err))
-		return c
+		return
 	}
 	r := c.rps()
 	cpu := ""
@@ -620,10 +661,25 @@ func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, la
 	}
 	p.note("  %s | %-55s | %-14s | %8.0f/s (%.0f–%.0f) p50 %.2f ms p99 %.2f ms%s",
 		label, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99(), cpu)
+}
+
+// measure sizes the workload (one calibration run, which also warms it up),
+// then runs it opts.Runs times.
+func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
+	c := e.calibrate(ctx, t, w, cl, timeout)
+	for range e.opts.Runs {
+		if c.Err != "" {
+			break
+		}
+		e.runOnce(ctx, t, w, cl, c, timeout)
+	}
 	return c
 }
 
-func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
+// calibrate returns the cell for w with t on cl, its total sized by one
+// calibration run (also a warm-up) to about opts.Secs of load, or the
+// workload's own rate or smoke total; Err is set if the calibration failed.
+func (e *env) calibrate(ctx context.Context, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
 	eps := cl.Endpoints
 	total, retried := w.Smoke, 0
 	if !e.opts.Smoke {
@@ -641,41 +697,42 @@ func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, 
 			total = scaledTotal(total, s.Elapsed, e.opts.Secs, w.Smoke*1000)
 		}
 	}
-	c := &cell{Total: total, Command: e.template(t, w), Retried: retried}
-	for range e.opts.Runs {
-		s, err := e.runMeasured(ctx, t, w, cl, total, timeout)
-		if err != nil && ctx.Err() == nil {
-			// One retry: etcd's watch tools start putting without waiting for
-			// their watches to be created, so now and then a watcher misses an
-			// event and the tool waits for it forever (our timeout ends it).
-			c.Retried++
-			c.Errors = append(c.Errors, firstOf(err.Error()))
-			s, err = e.runMeasured(ctx, t, w, cl, total, timeout)
-		}
-		if err != nil {
-			c.Err = err.Error()
-			return c
-		}
-		// A run the hypervisor took much of the machine from measures the
-		// neighbours, and only the system it happened to: run it again
-		// (the page lists each repeat; the last attempt stands).
-		for tries := 0; tries < maxStealRepeats && !e.opts.Smoke && ctx.Err() == nil; tries++ {
-			share, ok := stolenShare(s, runtime.NumCPU())
-			if !ok || share <= maxStolen {
-				break
-			}
-			waited := waitForCalm(ctx, runtime.NumCPU(), machineSteal, time.Sleep)
-			again, err := e.runMeasured(ctx, t, w, cl, total, timeout)
-			if err != nil {
-				break // keep the run we have
-			}
-			c.Retried++
-			c.Errors = append(c.Errors, fmt.Sprintf("%.0f%% of the machine stolen by the hypervisor (repeated after %s)", 100*share, waited))
-			s = again
-		}
-		c.Runs = append(c.Runs, s)
+	return &cell{Total: total, Command: e.template(t, w), Retried: retried}
+}
+
+// runOnce adds one measured run of c's total to c, or sets c.Err.
+func (e *env) runOnce(ctx context.Context, t toolKind, w workload, cl *cluster, c *cell, timeout time.Duration) {
+	s, err := e.runMeasured(ctx, t, w, cl, c.Total, timeout)
+	if err != nil && ctx.Err() == nil {
+		// One retry: etcd's watch tools start putting without waiting for
+		// their watches to be created, so now and then a watcher misses an
+		// event and the tool waits for it forever (our timeout ends it).
+		c.Retried++
+		c.Errors = append(c.Errors, firstOf(err.Error()))
+		s, err = e.runMeasured(ctx, t, w, cl, c.Total, timeout)
 	}
-	return c
+	if err != nil {
+		c.Err = err.Error()
+		return
+	}
+	// A run the hypervisor took much of the machine from measures the
+	// neighbours, and only the system it happened to: run it again
+	// (the page lists each repeat; the last attempt stands).
+	for tries := 0; tries < maxStealRepeats && !e.opts.Smoke && ctx.Err() == nil; tries++ {
+		share, ok := stolenShare(s, runtime.NumCPU())
+		if !ok || share <= maxStolen {
+			break
+		}
+		waited := waitForCalm(ctx, runtime.NumCPU(), machineSteal, time.Sleep)
+		again, err := e.runMeasured(ctx, t, w, cl, c.Total, timeout)
+		if err != nil {
+			break // keep the run we have
+		}
+		c.Retried++
+		c.Errors = append(c.Errors, fmt.Sprintf("%.0f%% of the machine stolen by the hypervisor (repeated after %s)", 100*share, waited))
+		s = again
+	}
+	c.Runs = append(c.Runs, s)
 }
 
 // template is the command as the page shows it.

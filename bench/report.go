@@ -243,12 +243,12 @@ func renderPage(e *env) string {
 	for _, t := range tools {
 		p("  - **%s**: %s", t, e.toolVers[t])
 	}
-	p("- every member, of every system, started as `<binary> %s` (Concord: `concord server` with the same flags, which it accepts as etcd does): heartbeat 100 ms, election 1000 ms, snapshot every 10,000 entries, fsync on, a fresh data dir on the disk probed below, on 127.0.0.1; each system in turn, alone on the machine, as 1 and as 3 members", memberFlagsTemplate())
+	p("- every member, of every system, started as `<binary> %s` (Concord: `concord server` with the same flags, which it accepts as etcd does): heartbeat 100 ms, election 1000 ms, snapshot every 10,000 entries, fsync on, a fresh data dir on the disk probed below, on 127.0.0.1; as 1 and as 3 members, the clusters of every system of one size running at once, each idle but while it is measured", memberFlagsTemplate())
 	p("- per cluster: wait until a put succeeds and every member serves a linearizable read, put `foo` (256 B, the key the range workloads read), warm up with `concord bench --endpoints <all> --conns 10 --clients 100 put --key-size 8 --val-size 256 --total 2000`")
 	if o.Smoke {
 		p("- per workload and tool: one run at the smoke total")
 	} else {
-		p("- per workload and tool: one calibration run (also a warm-up) sizes the total N to about %.3g s of load, then %d runs of N; figures are the median with min–max of the runs; latencies are medians of the runs' p50 and p99", o.Secs, o.Runs)
+		p("- per workload and tool: one calibration run (also a warm-up) per system sizes its total N to about %.3g s of load, then %d runs of N, interleaved across the systems (run 1 of every system, then run 2 of every system, …), so that the machine's drift over a cell's minutes falls on every system alike; figures are the median with min–max of the runs; latencies are medians of the runs' p50 and p99", o.Secs, o.Runs)
 	}
 	p("- CPU: each measured run also records the CPU its members and its load tool used (see CPU per request)")
 	if !o.Smoke {
