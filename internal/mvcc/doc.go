@@ -50,16 +50,16 @@
 // and Defragment always build new slices, so a version a reader can see is
 // never modified: that is what lets Clone share them.
 //
-// Both are kept small with package unsafe, the one place mvcc uses it: an
-// item holds its key and its versions, and a version its value, as an array
-// pointer with a 32-bit length (and the versions' capacity) instead of a
-// slice header, which rebuilds the slice on access (keyIndex.key,
-// keyIndex.versions, version.value). An item is 32 bytes instead of 48 and a
-// version 48 instead of 64 (Go's allocation size classes round 52 up to 64,
-// so the value's 24-byte slice header was the difference). The pointers
-// still keep their arrays alive for the collector; an empty key or value is
-// held as nil, never as a pointer past an array's end. Lengths fit 32 bits
-// because requests and snapshot entries are bounded far below 4 GiB.
+// Both are kept small with package unsafe: an item holds its key and its
+// versions, and a version its value, as an array pointer with a 32-bit
+// length (and the versions' capacity) instead of a slice header, and
+// rebuilds the slice on access (keyIndex.key, keyIndex.versions,
+// version.value). An item is 32 bytes instead of 48, a version 48 instead of
+// 64 (a string header for the value would make it 56 bytes, which Go's
+// allocator rounds up to 64 for a one-version array). The pointers keep
+// their arrays alive for the collector as slices do; an empty key or value
+// is held as nil, keeping no array alive. Lengths fit 32 bits because
+// requests and snapshot entries are bounded far below 4 GiB.
 // Measured with 8-byte keys and 256-byte values loaded in key order
 // (BenchmarkMemoryPerKey1M), the index costs about 116 heap bytes per key on
 // top of the key and value bytes, where slice headers cost 159: 48 for the

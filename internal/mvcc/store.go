@@ -148,8 +148,8 @@ func (ki *keyIndex) setVersions(vs []version) {
 	ki.vsPtr, ki.vsLen, ki.vsCap = unsafe.SliceData(vs), uint32(len(vs)), uint32(cap(vs))
 }
 
-// dataOf returns b's array pointer, nil for an empty b: a zero-length slice
-// may point just past its array, which must not be kept.
+// dataOf returns b's array pointer, nil for an empty b, so that an empty key
+// or value keeps no array alive.
 func dataOf(b []byte) *byte {
 	if len(b) == 0 {
 		return nil
