@@ -120,7 +120,8 @@ func BenchmarkDeletePut(b *testing.B) {
 // BenchmarkMemoryPerKey1M loads 1,000,000 keys of 8 bytes with distinct
 // 256-byte values, one write transaction each, and reports the live heap
 // they cost per key (heap-B/key) and that minus the 264 bytes of key and
-// value payload (index-B/key).
+// value payload (index-B/key), then that again after Defragment
+// (index-B/key-defragmented).
 func BenchmarkMemoryPerKey1M(b *testing.B) {
 	const n = 1_000_000
 	for i := 0; i < b.N; i++ {
@@ -138,6 +139,10 @@ func BenchmarkMemoryPerKey1M(b *testing.B) {
 		perKey := float64(after.HeapAlloc-before.HeapAlloc) / n
 		b.ReportMetric(perKey, "heap-B/key")
 		b.ReportMetric(perKey-264, "index-B/key")
+		s.Defragment(0)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n-264, "index-B/key-defragmented")
 		runtime.KeepAlive(s)
 	}
 }

@@ -2,7 +2,9 @@ package mvcc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
+	"runtime"
 	"testing"
 )
 
@@ -22,6 +24,7 @@ func TestDefragmentKeepsStateAndReleasesSlack(t *testing.T) {
 		}
 		hash, _, _ := s.Hash(0)
 		size := s.Size()
+		clone := s.Clone() // shares every node Defragment rewrites
 
 		released := s.Defragment(batch)
 		if released <= 0 {
@@ -49,5 +52,42 @@ func TestDefragmentKeepsStateAndReleasesSlack(t *testing.T) {
 		if again := s.Defragment(batch); again != 0 {
 			t.Errorf("batch %d: second Defragment released %d, want 0", batch, again)
 		}
+		w := s.Write() // a write after Defragment must not reach the clone either
+		w.Put([]byte("k00"), []byte("later"), 0)
+		w.End()
+		var cloned bytes.Buffer
+		if _, err := clone.WriteTo(&cloned); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(before.Bytes(), cloned.Bytes()) {
+			t.Errorf("batch %d: a clone taken before Defragment changed", batch)
+		}
 	}
+}
+
+// TestDefragmentCompactsNodes: a tree grown in key order holds its items in
+// arrays twice their size (tidwall splits a full node at its median and the
+// left half keeps the whole array); Defragment's rewrite of every node gives
+// each an array the size of its items, about 33 bytes per key here.
+func TestDefragmentCompactsNodes(t *testing.T) {
+	const n = 200_000
+	s := NewStore()
+	for k := range uint64(n) {
+		w := s.Write()
+		w.Put(binary.BigEndian.AppendUint64(nil, k), nil, 0)
+		w.End()
+	}
+	heap := func() float64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return float64(m.HeapAlloc)
+	}
+	before := heap()
+	s.Defragment(0)
+	saved := (before - heap()) / n
+	if saved < 20 {
+		t.Errorf("Defragment freed %.1f heap bytes per key of a tree grown in key order, want at least 20", saved)
+	}
+	runtime.KeepAlive(s)
 }
