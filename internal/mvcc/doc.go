@@ -63,7 +63,8 @@
 // Measured with 8-byte keys and 256-byte values loaded in key order
 // (BenchmarkMemoryPerKey1M), the index costs about 116 heap bytes per key on
 // top of the key and value bytes, where slice headers cost 159: 48 for the
-// one-version array, the rest the 32-byte item in half-to-fully filled nodes.
+// one-version array, the rest the 32-byte item in half-to-fully filled nodes
+// (83 after Defragment, which rewrites the nodes with arrays of their size).
 //
 // # The counted index
 //
