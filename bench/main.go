@@ -623,11 +623,10 @@ func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, la
 
 // measureAcross measures w with t on the n-member cluster of every system,
 // interleaved: each system's calibration run in turn, then the first
-// measured run of every system before the second of any. A cell takes
-// minutes; interleaved, the machine's drift over them (a busy neighbour, a
-// host's frequency) falls on every system alike, and each ratio compares
-// runs taken seconds apart rather than a system's every run against the
-// other's every later one.
+// measured run of every system before the second of any. Measured one
+// system after another, a workload's runs on two systems were minutes
+// apart; interleaved they are seconds apart, and the machine's drift (a
+// busy neighbour, the host) falls on every system alike.
 func (e *env) measureAcross(ctx context.Context, p *progress, perCell float64, n int, t toolKind, w workload, cls []*cluster, timeout time.Duration) {
 	p.step(perCell*float64(len(cls)), "×%d: %s, %s", n, w.Name, t)
 	cells := make([]*cell, len(cls))

@@ -248,7 +248,7 @@ func renderPage(e *env) string {
 	if o.Smoke {
 		p("- per workload and tool: one run at the smoke total")
 	} else {
-		p("- per workload and tool: one calibration run (also a warm-up) per system sizes its total N to about %.3g s of load, then %d runs of N, interleaved across the systems (run 1 of every system, then run 2 of every system, …), so that the machine's drift over a cell's minutes falls on every system alike; figures are the median with min–max of the runs; latencies are medians of the runs' p50 and p99", o.Secs, o.Runs)
+		p("- per workload and tool: one calibration run (also a warm-up) per system sizes its total N to about %.3g s of load, then %d runs of N, interleaved across the systems (run 1 of every system, then run 2 of every system, …), so that the runs a ratio compares are seconds apart and the machine's drift falls on every system alike; figures are the median with min–max of the runs; latencies are medians of the runs' p50 and p99", o.Secs, o.Runs)
 	}
 	p("- CPU: each measured run also records the CPU its members and its load tool used (see CPU per request)")
 	if !o.Smoke {
