@@ -29,8 +29,8 @@ import (
 // and keys are pointer-free byte arrays, marked without being read, so they
 // are no reason to collect less often, and a member's values no longer buy
 // it headroom. A small member may grow by 64 MiB between collections, one
-// holding a million 256-byte values (440 MB live, 157 MB of it scannable)
-// by 64 MiB too, where a quarter of its live heap allowed 110 MB. GOGC in
+// holding a million 256-byte values (373 MB live, 90 MB of it scannable)
+// by 64 MiB too, where a quarter of its live heap allowed 93 MB. GOGC in
 // the environment turns it off.
 const (
 	gcMinHeadroom  = 64 << 20
