@@ -119,12 +119,12 @@ type keyIndex struct {
 
 // indexItem returns the item for key with versions vs; the store keeps both.
 func indexItem(key []byte, vs []version) keyIndex {
-	ki := keyIndex{keyPtr: dataOf(key), keyLen: len32(key)}
+	ki := probe(key)
 	ki.setVersions(vs)
 	return ki
 }
 
-// probe is the item that finds key in the tree.
+// probe is the item that finds key in the tree: the key, no versions.
 func probe(key []byte) keyIndex { return keyIndex{keyPtr: dataOf(key), keyLen: len32(key)} }
 
 // key returns the item's key, aliasing the stored bytes.
