@@ -56,19 +56,6 @@ func withSubject(ctx context.Context, s *server.Server) (context.Context, error)
 	return ctx, nil
 }
 
-func authUnary(s *server.Server) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if info.FullMethod == authenticateMethod {
-			return handler(ctx, req)
-		}
-		ctx, err := withSubject(ctx, s)
-		if err != nil {
-			return nil, err
-		}
-		return handler(ctx, req)
-	}
-}
-
 // subjectStream overrides a stream's context.
 type subjectStream struct {
 	grpc.ServerStream
@@ -76,16 +63,6 @@ type subjectStream struct {
 }
 
 func (s subjectStream) Context() context.Context { return s.ctx }
-
-func authStream(s *server.Server) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		ctx, err := withSubject(ss.Context(), s)
-		if err != nil {
-			return err
-		}
-		return handler(srv, subjectStream{ServerStream: ss, ctx: ctx})
-	}
-}
 
 type authService struct {
 	pb.UnimplementedAuthServer

@@ -4,8 +4,6 @@ import (
 	"context"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/concord-db/concord/internal/command"
@@ -118,22 +116,4 @@ func supportedForLearner(req any) bool {
 		return true // beyond etcd: probes may ask a learner if it is up
 	}
 	return false
-}
-
-func learnerUnary(s *server.Server) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if !supportedForLearner(req) && s.IsLearner() {
-			return nil, rpctypes.ErrGRPCNotSupportedForLearner
-		}
-		return handler(ctx, req)
-	}
-}
-
-func learnerStream(s *server.Server) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if info.FullMethod != snapshotMethod && s.IsLearner() {
-			return rpctypes.ErrGRPCNotSupportedForLearner
-		}
-		return handler(srv, ss)
-	}
 }

@@ -2,19 +2,16 @@ package etcd
 
 import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/concord-db/concord/internal/command"
 )
 
-// Direct conversions for the hottest calls, Range and Put. recode goes
-// through the wire format: a 100-key range response was marshalled,
-// unmarshalled (a copy of every key and value) and then marshalled again by
-// gRPC, 14% of a member's CPU under `range --limit 100`. These copy the
-// fields and share the byte slices, which neither side modifies (the store's
-// values are immutable; gRPC only reads a response). TestConvertMatchesRecode
-// keeps them equal to recode, and TestWireCompatible keeps the field sets
-// equal.
+// Direct conversions for the hottest requests, Range and Put (their
+// responses are encoded by hand, kvwire.go). recode goes through the wire
+// format: a copy of every key and value, and a marshalling by reflection.
+// These copy the fields and share the byte slices, which neither side
+// modifies. TestConvertMatchesRecode keeps them equal to recode, and
+// TestWireCompatible keeps the field sets equal.
 
 func rangeRequest(r *etcdserverpb.RangeRequest) *command.RangeRequest {
 	return &command.RangeRequest{
@@ -34,20 +31,6 @@ func rangeRequest(r *etcdserverpb.RangeRequest) *command.RangeRequest {
 	}
 }
 
-func rangeResponse(r *command.RangeResponse) *etcdserverpb.RangeResponse {
-	out := &etcdserverpb.RangeResponse{More: r.More, Count: r.Count}
-	if len(r.Kvs) > 0 {
-		// One allocation for all the KeyValues.
-		kvs := make([]mvccpb.KeyValue, len(r.Kvs))
-		out.Kvs = make([]*mvccpb.KeyValue, len(r.Kvs))
-		for i, kv := range r.Kvs {
-			setKeyValue(&kvs[i], kv)
-			out.Kvs[i] = &kvs[i]
-		}
-	}
-	return out
-}
-
 func putRequest(r *etcdserverpb.PutRequest) *command.PutRequest {
 	return &command.PutRequest{
 		Key:         r.Key,
@@ -57,22 +40,4 @@ func putRequest(r *etcdserverpb.PutRequest) *command.PutRequest {
 		IgnoreValue: r.IgnoreValue,
 		IgnoreLease: r.IgnoreLease,
 	}
-}
-
-func putResponse(r *command.PutResponse) *etcdserverpb.PutResponse {
-	out := &etcdserverpb.PutResponse{}
-	if r.PrevKv != nil {
-		out.PrevKv = new(mvccpb.KeyValue)
-		setKeyValue(out.PrevKv, r.PrevKv)
-	}
-	return out
-}
-
-func setKeyValue(dst *mvccpb.KeyValue, kv *command.KeyValue) {
-	dst.Key = kv.Key
-	dst.CreateRevision = kv.CreateRevision
-	dst.ModRevision = kv.ModRevision
-	dst.Version = kv.Version
-	dst.Value = kv.Value
-	dst.Lease = kv.Lease
 }

@@ -33,12 +33,8 @@ func TestConvertMatchesRecode(t *testing.T) {
 			}
 			rr := &etcdserverpb.RangeRequest{}
 			check("RangeRequest", rr, func() proto.Message { return rangeRequest(rr) }, &command.RangeRequest{})
-			rs := &command.RangeResponse{}
-			check("RangeResponse", rs, func() proto.Message { return rangeResponse(rs) }, &etcdserverpb.RangeResponse{})
 			pr := &etcdserverpb.PutRequest{}
 			check("PutRequest", pr, func() proto.Message { return putRequest(pr) }, &command.PutRequest{})
-			ps := &command.PutResponse{}
-			check("PutResponse", ps, func() proto.Message { return putResponse(ps) }, &etcdserverpb.PutResponse{})
 		})
 	}
 }

@@ -13,11 +13,13 @@
 // field added to one side and not the other fails the round-trip test rather
 // than vanishing silently.
 //
-// One message is written by hand: a watch response carrying the hub's
-// events (watchwire.go). A fan-out stream sends one per watcher and revision,
-// and building etcd's messages for each and marshalling them by reflection
-// was most of a watch-serving member's CPU; the hand encoding is checked
-// byte for byte against proto.Marshal. A watch stream that falls behind the
+// Three messages are written by hand: a watch response carrying the hub's
+// events (watchwire.go), and the responses of Range and Put (kvwire.go). A
+// fan-out stream sends one watch response per watcher and revision, and
+// building etcd's messages for each and marshalling them by reflection was
+// most of a watch-serving member's CPU; Range and Put are the calls a
+// member serves most. Each hand encoding is checked byte for byte against
+// proto.Marshal, and the codec hands every other message to gRPC's. A watch stream that falls behind the
 // writes sends in rounds no closer than --watch-batch-interval (watch.go's
 // round), so that each response carries many events, as etcd's batches do.
 package etcd

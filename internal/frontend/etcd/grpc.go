@@ -59,8 +59,8 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 		// clientv3 pings every 5 s at most when configured to; allow it.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Hour, Timeout: 20 * time.Second}),
-		grpc.ChainUnaryInterceptor(requireLeaderUnary(s), learnerUnary(s), authUnary(s)),
-		grpc.ChainStreamInterceptor(requireLeaderStream(s), learnerStream(s), authStream(s)),
+		grpc.UnaryInterceptor(checkUnary(s)),
+		grpc.StreamInterceptor(checkStream(s)),
 		grpc.NumStreamWorkers(streamWorkers),
 		// Experimental in grpc-go, like NumStreamWorkers: the proto codec
 		// plus watch responses encoded without etcd's message types
@@ -71,7 +71,7 @@ func NewGRPCServer(s *server.Server, cfg Config) *grpc.Server {
 		opts = append(opts, grpc.Creds(cfg.Creds))
 	}
 	g := grpc.NewServer(opts...)
-	etcdserverpb.RegisterKVServer(g, &kvService{s: s})
+	g.RegisterService(kvServiceDesc(), &kvService{s: s})
 	etcdserverpb.RegisterWatchServer(g, newWatchService(s, cfg))
 	leases := newLeaseService(s, cfg)
 	etcdserverpb.RegisterLeaseServer(g, leases)
@@ -99,21 +99,43 @@ func requiresLeader(ctx context.Context) bool {
 	return false
 }
 
-func requireLeaderUnary(s *server.Server) grpc.UnaryServerInterceptor {
+// checkUnary runs what every unary call passes before its handler: a
+// leader if the client requires one, a learner serving only what etcd's
+// learners serve, then the caller's identity (auth.go). One interceptor, not
+// a chain of three: gRPC's chain builds a closure per link and call.
+func checkUnary(s *server.Server) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if requiresLeader(ctx) && s.Leader() == 0 {
 			return nil, rpctypes.ErrGRPCNoLeader
+		}
+		if !supportedForLearner(req) && s.IsLearner() {
+			return nil, rpctypes.ErrGRPCNotSupportedForLearner
+		}
+		if info.FullMethod != authenticateMethod {
+			var err error
+			if ctx, err = withSubject(ctx, s); err != nil {
+				return nil, err
+			}
 		}
 		return handler(ctx, req)
 	}
 }
 
-func requireLeaderStream(s *server.Server) grpc.StreamServerInterceptor {
+// checkStream is checkUnary for streams; a learner serves only snapshots.
+func checkStream(s *server.Server) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if requiresLeader(ss.Context()) && s.Leader() == 0 {
+		ctx := ss.Context()
+		if requiresLeader(ctx) && s.Leader() == 0 {
 			return rpctypes.ErrGRPCNoLeader
 		}
-		return handler(srv, ss)
+		if info.FullMethod != snapshotMethod && s.IsLearner() {
+			return rpctypes.ErrGRPCNotSupportedForLearner
+		}
+		ctx, err := withSubject(ctx, s)
+		if err != nil {
+			return err
+		}
+		return handler(srv, subjectStream{ServerStream: ss, ctx: ctx})
 	}
 }
 

@@ -10,6 +10,9 @@ import (
 	"github.com/concord-db/concord/internal/server"
 )
 
+// kvService is etcd's KV service. Range and Put are rangeWire and putWire
+// (kvwire.go), registered by kvServiceDesc in place of the embedded
+// Unimplemented methods.
 type kvService struct {
 	etcdserverpb.UnimplementedKVServer
 	s *server.Server
@@ -23,26 +26,6 @@ func recode(dst, src proto.Message) error {
 		return err
 	}
 	return proto.Unmarshal(b, dst)
-}
-
-func (k *kvService) Range(ctx context.Context, r *etcdserverpb.RangeRequest) (*etcdserverpb.RangeResponse, error) {
-	resp, h, err := k.s.Range(ctx, rangeRequest(r))
-	if err != nil {
-		return nil, toGRPC(err)
-	}
-	out := rangeResponse(resp)
-	out.Header = header(h)
-	return out, nil
-}
-
-func (k *kvService) Put(ctx context.Context, r *etcdserverpb.PutRequest) (*etcdserverpb.PutResponse, error) {
-	resp, h, err := k.s.Put(ctx, putRequest(r))
-	if err != nil {
-		return nil, toGRPC(err)
-	}
-	out := putResponse(resp)
-	out.Header = header(h)
-	return out, nil
 }
 
 func (k *kvService) DeleteRange(ctx context.Context, r *etcdserverpb.DeleteRangeRequest) (*etcdserverpb.DeleteRangeResponse, error) {

@@ -151,6 +151,16 @@ func headerSize(h *server.Header) int {
 		sizeVarintField(hdrRevision, uint64(h.Revision)) + sizeVarintField(hdrRaftTerm, h.RaftTerm)
 }
 
+// appendHeader appends h as the ResponseHeader field n, which every
+// response carries (proto3 sends an empty message field too).
+func appendHeader(b []byte, n protowire.Number, h *server.Header) []byte {
+	b = appendMessageHead(b, n, headerSize(h))
+	b = appendVarintField(b, hdrClusterID, h.ClusterID)
+	b = appendVarintField(b, hdrMemberID, h.MemberID)
+	b = appendVarintField(b, hdrRevision, uint64(h.Revision))
+	return appendVarintField(b, hdrRaftTerm, h.RaftTerm)
+}
+
 func kvSize(kv *mvcc.KeyValue) int {
 	return sizeBytesField(kvKey, len(kv.Key)) + sizeVarintField(kvCreateRevision, uint64(kv.CreateRevision)) +
 		sizeVarintField(kvModRevision, uint64(kv.ModRevision)) + sizeVarintField(kvVersion, uint64(kv.Version)) +
@@ -187,12 +197,7 @@ func (w *wireWatch) size() int {
 // appendTo appends the WatchResponse in proto.Marshal's field order.
 func (w *wireWatch) appendTo(b []byte) []byte {
 	r := w.resp
-	h := &w.hdr
-	b = appendMessageHead(b, wrHeader, headerSize(h))
-	b = appendVarintField(b, hdrClusterID, h.ClusterID)
-	b = appendVarintField(b, hdrMemberID, h.MemberID)
-	b = appendVarintField(b, hdrRevision, uint64(h.Revision))
-	b = appendVarintField(b, hdrRaftTerm, h.RaftTerm)
+	b = appendHeader(b, wrHeader, &w.hdr)
 	b = appendVarintField(b, wrWatchID, uint64(r.WatchID))
 	b = appendVarintField(b, wrCanceled, boolBit(r.Canceled))
 	b = appendVarintField(b, wrCompactRevision, uint64(r.CompactRev))
@@ -225,13 +230,24 @@ func appendEvents(b []byte, evs []mvcc.Event) []byte {
 	return b
 }
 
-// marshal encodes w into a buffer gRPC frees once it is written, pooled as
-// the proto codec's are.
 func (w *wireWatch) marshal() mem.BufferSlice {
 	if w.cache == nil {
 		w.cache = new(eventCache)
 	}
 	defer w.cache.trim()
+	return marshalWire(w)
+}
+
+// wireMessage is a response encoded by hand: size is the length of what
+// appendTo appends.
+type wireMessage interface {
+	size() int
+	appendTo(b []byte) []byte
+}
+
+// marshalWire encodes w into a buffer gRPC frees once it is written, pooled
+// as the proto codec's are.
+func marshalWire(w wireMessage) mem.BufferSlice {
 	n := w.size()
 	if mem.IsBelowBufferPoolingThreshold(n) {
 		return mem.BufferSlice{mem.SliceBuffer(w.appendTo(make([]byte, 0, n)))}
@@ -242,14 +258,18 @@ func (w *wireWatch) marshal() mem.BufferSlice {
 	return mem.BufferSlice{mem.NewBuffer(buf, pool)}
 }
 
-// codec is gRPC's proto codec, except that it encodes a *wireWatch itself.
+// codec is gRPC's proto codec, except that it encodes the hand-written
+// responses (wireWatch, and kvwire.go's) itself.
 type codec struct{ encoding.CodecV2 }
 
 func newCodec() codec { return codec{encoding.GetCodecV2("proto")} }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if w, ok := v.(*wireWatch); ok {
+	switch w := v.(type) {
+	case *wireWatch:
 		return w.marshal(), nil
+	case wireMessage:
+		return marshalWire(w), nil
 	}
 	return c.CodecV2.Marshal(v)
 }
