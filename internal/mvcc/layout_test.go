@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"testing"
 	"unsafe"
 )
@@ -65,5 +66,35 @@ func TestPackedSlices(t *testing.T) {
 	ki.setVersions(nil)
 	if ki.versions() != nil || ki.vsPtr != nil {
 		t.Errorf("after setVersions(nil): versions() = %v, pointer %p; want nil", ki.versions(), ki.vsPtr)
+	}
+}
+
+// TestLessKeyIndexOrdersAsBytes checks that comparing by the items' heads
+// first orders keys exactly as bytes.Compare does: keys shorter than a head,
+// keys with zero bytes where a shorter key's padding is, keys that differ
+// only after the head, and random ones.
+func TestLessKeyIndexOrdersAsBytes(t *testing.T) {
+	keys := [][]byte{
+		nil, {0}, {0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0, 0}, {0, 1}, {1},
+		[]byte("a"), []byte("a\x00"), []byte("a\x00\x00\x00"), []byte("a\x00\x00\x00\x00"), []byte("a\x01"),
+		[]byte("ab"), []byte("abc"), []byte("abcd"), []byte("abcd\x00"), []byte("abcde"), []byte("abce"),
+		[]byte("abd"), []byte("b"), {0xff}, {0xff, 0xff, 0xff, 0xff}, {0xff, 0xff, 0xff, 0xff, 0},
+		[]byte("/registry/pods/a"), []byte("/registry/pods/b"), []byte("/registry/svc"),
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for range 300 {
+		k := make([]byte, rng.IntN(7))
+		for i := range k {
+			k[i] = byte(rng.IntN(3)) // few symbols: many shared heads and zero bytes
+		}
+		keys = append(keys, k)
+	}
+	for _, a := range keys {
+		for _, b := range keys {
+			want := bytes.Compare(a, b) < 0
+			if got := lessKeyIndex(probe(a), indexItem(b, nil)); got != want {
+				t.Fatalf("lessKeyIndex(%q, %q) = %v, want %v", a, b, got, want)
+			}
+		}
 	}
 }
