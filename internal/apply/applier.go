@@ -124,7 +124,7 @@ func (a *Applier) Apply(index uint64, data []byte) (id uint64, res Result, err e
 		return 0, Result{Rev: a.store.Rev()}, nil
 	}
 	var cmd command.Command
-	if err := proto.Unmarshal(data, &cmd); err != nil {
+	if err := command.Unmarshal(data, &cmd); err != nil {
 		return 0, Result{}, fmt.Errorf("apply: entry %d: decode command: %w", index, err)
 	}
 	if v := cmd.GetVersion(); v != command.Version {

@@ -11,6 +11,11 @@
 //
 //	protoc --go_out=. --go_opt=paths=source_relative command.proto
 //
+// Marshal and Unmarshal (putcodec.go) encode and decode a Command as the
+// proto package does, by hand for a plain Put, the one command every write
+// workload is made of, and through the proto package for everything else;
+// use them rather than proto.Marshal and proto.Unmarshal for log entries.
+//
 // This package must never import a front-end, gRPC or a protocol's wire types.
 package command
 

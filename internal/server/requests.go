@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/concord-db/concord/internal/apply"
 	"github.com/concord-db/concord/internal/command"
@@ -27,7 +26,7 @@ func (s *Server) propose(ctx context.Context, cmd *command.Command) (apply.Resul
 	if err := s.applier.Authorize(cmd); err != nil {
 		return apply.Result{}, err
 	}
-	data, err := proto.Marshal(cmd)
+	data, err := command.Marshal(cmd)
 	if err != nil {
 		return apply.Result{}, err
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 
 	"go.etcd.io/raft/v3"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/concord-db/concord/internal/apply"
 	"github.com/concord-db/concord/internal/check"
@@ -200,7 +199,7 @@ func (s *simulation) propose(m *member, op *opState) {
 		put := &command.RequestOp{Request: &command.RequestOp_RequestPut{RequestPut: &command.PutRequest{Key: key, Value: []byte(op.in.Value)}}}
 		cmd.Op = &command.Command_Txn{Txn: &command.TxnRequest{Compare: []*command.Compare{cmp}, Success: []*command.RequestOp{put}}}
 	}
-	data, err := proto.Marshal(cmd)
+	data, err := command.Marshal(cmd)
 	if err != nil {
 		s.failOp(op, true, "marshal: "+err.Error())
 		return
