@@ -3,6 +3,7 @@ package command
 import (
 	"math"
 
+	"github.com/concord-db/concord/internal/protofield"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
@@ -30,26 +31,25 @@ func Marshal(c *Command) ([]byte, error) {
 		return proto.Marshal(c)
 	}
 	pn := putSize(p)
-	n := varintSize(cmdVersion, uint64(c.Version)) + varintSize(cmdID, c.Id) + varintSize(cmdStamp, uint64(c.Stamp)) +
-		protowire.SizeTag(cmdPut) + protowire.SizeBytes(pn)
+	n := protofield.SizeVarint(cmdVersion, uint64(c.Version)) + protofield.SizeVarint(cmdID, c.Id) + protofield.SizeVarint(cmdStamp, uint64(c.Stamp)) +
+		protofield.SizeMessage(cmdPut, pn)
 	b := make([]byte, 0, n)
-	b = appendVarint(b, cmdVersion, uint64(c.Version))
-	b = appendVarint(b, cmdID, c.Id)
-	b = appendVarint(b, cmdStamp, uint64(c.Stamp))
-	b = protowire.AppendTag(b, cmdPut, protowire.BytesType)
-	b = protowire.AppendVarint(b, uint64(pn))
-	b = appendBytes(b, putKey, p.Key)
-	b = appendBytes(b, putValue, p.Value)
-	b = appendVarint(b, putLease, uint64(p.Lease))
-	b = appendVarint(b, putPrevKV, boolBit(p.PrevKv))
-	b = appendVarint(b, putIgnoreValue, boolBit(p.IgnoreValue))
-	return appendVarint(b, putIgnoreLease, boolBit(p.IgnoreLease)), nil
+	b = protofield.AppendVarint(b, cmdVersion, uint64(c.Version))
+	b = protofield.AppendVarint(b, cmdID, c.Id)
+	b = protofield.AppendVarint(b, cmdStamp, uint64(c.Stamp))
+	b = protofield.AppendMessageHead(b, cmdPut, pn)
+	b = protofield.AppendBytes(b, putKey, p.Key)
+	b = protofield.AppendBytes(b, putValue, p.Value)
+	b = protofield.AppendVarint(b, putLease, uint64(p.Lease))
+	b = protofield.AppendVarint(b, putPrevKV, protofield.Bool(p.PrevKv))
+	b = protofield.AppendVarint(b, putIgnoreValue, protofield.Bool(p.IgnoreValue))
+	return protofield.AppendVarint(b, putIgnoreLease, protofield.Bool(p.IgnoreLease)), nil
 }
 
 func putSize(p *PutRequest) int {
-	return bytesSize(putKey, len(p.Key)) + bytesSize(putValue, len(p.Value)) + varintSize(putLease, uint64(p.Lease)) +
-		varintSize(putPrevKV, boolBit(p.PrevKv)) + varintSize(putIgnoreValue, boolBit(p.IgnoreValue)) +
-		varintSize(putIgnoreLease, boolBit(p.IgnoreLease))
+	return protofield.SizeBytes(putKey, len(p.Key)) + protofield.SizeBytes(putValue, len(p.Value)) + protofield.SizeVarint(putLease, uint64(p.Lease)) +
+		protofield.SizeVarint(putPrevKV, protofield.Bool(p.PrevKv)) + protofield.SizeVarint(putIgnoreValue, protofield.Bool(p.IgnoreValue)) +
+		protofield.SizeVarint(putIgnoreLease, protofield.Bool(p.IgnoreLease))
 }
 
 // Unmarshal decodes data into c as proto.Unmarshal does.
@@ -160,41 +160,4 @@ func unmarshalPutRequest(data []byte) *PutRequest {
 		}
 	}
 	return p
-}
-
-// varintSize and bytesSize are the encoded size of a field that proto3
-// leaves out when it holds its zero value.
-func varintSize(n protowire.Number, v uint64) int {
-	if v == 0 {
-		return 0
-	}
-	return protowire.SizeTag(n) + protowire.SizeVarint(v)
-}
-
-func bytesSize(n protowire.Number, l int) int {
-	if l == 0 {
-		return 0
-	}
-	return protowire.SizeTag(n) + protowire.SizeBytes(l)
-}
-
-func appendVarint(b []byte, n protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	return protowire.AppendVarint(protowire.AppendTag(b, n, protowire.VarintType), v)
-}
-
-func appendBytes(b []byte, n protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	return protowire.AppendBytes(protowire.AppendTag(b, n, protowire.BytesType), v)
-}
-
-func boolBit(v bool) uint64 {
-	if v {
-		return 1
-	}
-	return 0
 }

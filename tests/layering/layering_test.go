@@ -27,6 +27,7 @@ var core = []string{
 	"internal/watch",
 	"internal/auth",
 	"internal/tlsconf",
+	"internal/protofield",
 }
 
 // forbidden are import path prefixes that no Concord package reachable from

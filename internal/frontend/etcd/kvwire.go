@@ -10,6 +10,7 @@ import (
 
 	"github.com/concord-db/concord/internal/command"
 	"github.com/concord-db/concord/internal/mvcc"
+	"github.com/concord-db/concord/internal/protofield"
 	"github.com/concord-db/concord/internal/server"
 )
 
@@ -35,11 +36,11 @@ type wireRange struct {
 }
 
 func (w *wireRange) size() int {
-	n := sizeMessageField(rrHeader, headerSize(&w.hdr))
+	n := protofield.SizeMessage(rrHeader, headerSize(&w.hdr))
 	for _, kv := range w.resp.Kvs {
-		n += sizeMessageField(rrKvs, commandKVSize(kv))
+		n += protofield.SizeMessage(rrKvs, commandKVSize(kv))
 	}
-	return n + sizeVarintField(rrMore, boolBit(w.resp.More)) + sizeVarintField(rrCount, uint64(w.resp.Count))
+	return n + protofield.SizeVarint(rrMore, protofield.Bool(w.resp.More)) + protofield.SizeVarint(rrCount, uint64(w.resp.Count))
 }
 
 func (w *wireRange) appendTo(b []byte) []byte {
@@ -47,8 +48,8 @@ func (w *wireRange) appendTo(b []byte) []byte {
 	for _, kv := range w.resp.Kvs {
 		b = appendCommandKV(b, rrKvs, kv)
 	}
-	b = appendVarintField(b, rrMore, boolBit(w.resp.More))
-	return appendVarintField(b, rrCount, uint64(w.resp.Count))
+	b = protofield.AppendVarint(b, rrMore, protofield.Bool(w.resp.More))
+	return protofield.AppendVarint(b, rrCount, uint64(w.resp.Count))
 }
 
 // wirePut is a PutResponse.
@@ -58,9 +59,9 @@ type wirePut struct {
 }
 
 func (w *wirePut) size() int {
-	n := sizeMessageField(prHeader, headerSize(&w.hdr))
+	n := protofield.SizeMessage(prHeader, headerSize(&w.hdr))
 	if kv := w.resp.PrevKv; kv != nil {
-		n += sizeMessageField(prPrevKV, commandKVSize(kv))
+		n += protofield.SizeMessage(prPrevKV, commandKVSize(kv))
 	}
 	return n
 }
@@ -88,7 +89,7 @@ func commandKVSize(kv *command.KeyValue) int {
 // appendCommandKV appends kv as the KeyValue field n.
 func appendCommandKV(b []byte, n protowire.Number, kv *command.KeyValue) []byte {
 	s := storeKV(kv)
-	b = appendMessageHead(b, n, kvSize(&s))
+	b = protofield.AppendMessageHead(b, n, kvSize(&s))
 	return appendKV(b, &s)
 }
 

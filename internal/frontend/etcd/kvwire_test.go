@@ -53,7 +53,7 @@ func TestKVWireMatchesProto(t *testing.T) {
 			t.Fatal(err)
 		}
 		want.Header = header(c.hdr)
-		checkKVWire(t, "range: "+c.name, &wireRange{hdr: c.hdr, resp: c.resp}, want, &pb.RangeResponse{})
+		checkWireMessage(t, "range: "+c.name, &wireRange{hdr: c.hdr, resp: c.resp}, want, &pb.RangeResponse{})
 	}
 
 	puts := []struct {
@@ -71,11 +71,13 @@ func TestKVWireMatchesProto(t *testing.T) {
 			t.Fatal(err)
 		}
 		want.Header = header(hdr)
-		checkKVWire(t, "put: "+c.name, &wirePut{hdr: hdr, resp: c.resp}, want, &pb.PutResponse{})
+		checkWireMessage(t, "put: "+c.name, &wirePut{hdr: hdr, resp: c.resp}, want, &pb.PutResponse{})
 	}
 }
 
-func checkKVWire(t *testing.T, name string, w wireMessage, want, back proto.Message) {
+// checkWireMessage encodes w through the codec and compares it with
+// proto.Marshal of want, then decodes it into back and compares again.
+func checkWireMessage(t *testing.T, name string, w wireMessage, want, back proto.Message) {
 	t.Helper()
 	wantBytes, err := proto.Marshal(want)
 	if err != nil {

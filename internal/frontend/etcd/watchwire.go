@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/concord-db/concord/internal/mvcc"
+	"github.com/concord-db/concord/internal/protofield"
 	"github.com/concord-db/concord/internal/server"
 	"github.com/concord-db/concord/internal/watch"
 )
@@ -98,82 +99,34 @@ func sameKV(x, y *mvcc.KeyValue) bool {
 		x.Lease == y.Lease && bytes.Equal(x.Key, y.Key) && bytes.Equal(x.Value, y.Value)
 }
 
-// sizeVarintField and friends are the encoded size of a field that proto3
-// omits when it holds its zero value.
-func sizeVarintField(n protowire.Number, v uint64) int {
-	if v == 0 {
-		return 0
-	}
-	return protowire.SizeTag(n) + protowire.SizeVarint(v)
-}
-
-func sizeBytesField(n protowire.Number, l int) int {
-	if l == 0 {
-		return 0
-	}
-	return protowire.SizeTag(n) + protowire.SizeBytes(l)
-}
-
-func sizeMessageField(n protowire.Number, l int) int {
-	return protowire.SizeTag(n) + protowire.SizeBytes(l)
-}
-
-func appendVarintField(b []byte, n protowire.Number, v uint64) []byte {
-	if v == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, n, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
-}
-
-func appendBytesField(b []byte, n protowire.Number, v []byte) []byte {
-	if len(v) == 0 {
-		return b
-	}
-	b = protowire.AppendTag(b, n, protowire.BytesType)
-	return protowire.AppendBytes(b, v)
-}
-
-func appendMessageHead(b []byte, n protowire.Number, l int) []byte {
-	b = protowire.AppendTag(b, n, protowire.BytesType)
-	return protowire.AppendVarint(b, uint64(l))
-}
-
-func boolBit(v bool) uint64 {
-	if v {
-		return 1
-	}
-	return 0
-}
-
 func headerSize(h *server.Header) int {
-	return sizeVarintField(hdrClusterID, h.ClusterID) + sizeVarintField(hdrMemberID, h.MemberID) +
-		sizeVarintField(hdrRevision, uint64(h.Revision)) + sizeVarintField(hdrRaftTerm, h.RaftTerm)
+	return protofield.SizeVarint(hdrClusterID, h.ClusterID) + protofield.SizeVarint(hdrMemberID, h.MemberID) +
+		protofield.SizeVarint(hdrRevision, uint64(h.Revision)) + protofield.SizeVarint(hdrRaftTerm, h.RaftTerm)
 }
 
 // appendHeader appends h as the ResponseHeader field n, which every
 // response carries (proto3 sends an empty message field too).
 func appendHeader(b []byte, n protowire.Number, h *server.Header) []byte {
-	b = appendMessageHead(b, n, headerSize(h))
-	b = appendVarintField(b, hdrClusterID, h.ClusterID)
-	b = appendVarintField(b, hdrMemberID, h.MemberID)
-	b = appendVarintField(b, hdrRevision, uint64(h.Revision))
-	return appendVarintField(b, hdrRaftTerm, h.RaftTerm)
+	b = protofield.AppendMessageHead(b, n, headerSize(h))
+	b = protofield.AppendVarint(b, hdrClusterID, h.ClusterID)
+	b = protofield.AppendVarint(b, hdrMemberID, h.MemberID)
+	b = protofield.AppendVarint(b, hdrRevision, uint64(h.Revision))
+	return protofield.AppendVarint(b, hdrRaftTerm, h.RaftTerm)
 }
 
 func kvSize(kv *mvcc.KeyValue) int {
-	return sizeBytesField(kvKey, len(kv.Key)) + sizeVarintField(kvCreateRevision, uint64(kv.CreateRevision)) +
-		sizeVarintField(kvModRevision, uint64(kv.ModRevision)) + sizeVarintField(kvVersion, uint64(kv.Version)) +
-		sizeBytesField(kvValue, len(kv.Value)) + sizeVarintField(kvLease, uint64(kv.Lease))
+	return protofield.SizeBytes(kvKey, len(kv.Key)) + protofield.SizeVarint(kvCreateRevision, uint64(kv.CreateRevision)) +
+		protofield.SizeVarint(kvModRevision, uint64(kv.ModRevision)) + protofield.SizeVarint(kvVersion, uint64(kv.Version)) +
+		protofield.SizeBytes(kvValue, len(kv.Value)) + protofield.SizeVarint(kvLease, uint64(kv.Lease))
 }
 
 func appendKV(b []byte, kv *mvcc.KeyValue) []byte {
-	b = appendBytesField(b, kvKey, kv.Key)
-	b = appendVarintField(b, kvCreateRevision, uint64(kv.CreateRevision))
-	b = appendVarintField(b, kvModRevision, uint64(kv.ModRevision))
-	b = appendVarintField(b, kvVersion, uint64(kv.Version))
-	b = appendBytesField(b, kvValue, kv.Value)
-	return appendVarintField(b, kvLease, uint64(kv.Lease))
+	b = protofield.AppendBytes(b, kvKey, kv.Key)
+	b = protofield.AppendVarint(b, kvCreateRevision, uint64(kv.CreateRevision))
+	b = protofield.AppendVarint(b, kvModRevision, uint64(kv.ModRevision))
+	b = protofield.AppendVarint(b, kvVersion, uint64(kv.Version))
+	b = protofield.AppendBytes(b, kvValue, kv.Value)
+	return protofield.AppendVarint(b, kvLease, uint64(kv.Lease))
 }
 
 // eventType is mvccpb.Event_EventType's number: PUT is 0, DELETE 1.
@@ -186,11 +139,11 @@ func eventType(e *mvcc.Event) uint64 {
 
 func (w *wireWatch) size() int {
 	r := w.resp
-	n := sizeMessageField(wrHeader, headerSize(&w.hdr)) +
-		sizeVarintField(wrWatchID, uint64(r.WatchID)) +
-		sizeVarintField(wrCanceled, boolBit(r.Canceled)) +
-		sizeVarintField(wrCompactRevision, uint64(r.CompactRev)) +
-		sizeBytesField(wrCancelReason, len(w.reason))
+	n := protofield.SizeMessage(wrHeader, headerSize(&w.hdr)) +
+		protofield.SizeVarint(wrWatchID, uint64(r.WatchID)) +
+		protofield.SizeVarint(wrCanceled, protofield.Bool(r.Canceled)) +
+		protofield.SizeVarint(wrCompactRevision, uint64(r.CompactRev)) +
+		protofield.SizeBytes(wrCancelReason, len(w.reason))
 	return n + len(w.cache.encoded(r.Events))
 }
 
@@ -198,9 +151,9 @@ func (w *wireWatch) size() int {
 func (w *wireWatch) appendTo(b []byte) []byte {
 	r := w.resp
 	b = appendHeader(b, wrHeader, &w.hdr)
-	b = appendVarintField(b, wrWatchID, uint64(r.WatchID))
-	b = appendVarintField(b, wrCanceled, boolBit(r.Canceled))
-	b = appendVarintField(b, wrCompactRevision, uint64(r.CompactRev))
+	b = protofield.AppendVarint(b, wrWatchID, uint64(r.WatchID))
+	b = protofield.AppendVarint(b, wrCanceled, protofield.Bool(r.Canceled))
+	b = protofield.AppendVarint(b, wrCompactRevision, uint64(r.CompactRev))
 	if w.reason != "" {
 		b = protowire.AppendTag(b, wrCancelReason, protowire.BytesType)
 		b = protowire.AppendString(b, w.reason)
@@ -212,18 +165,18 @@ func appendEvents(b []byte, evs []mvcc.Event) []byte {
 	for i := range evs {
 		e := &evs[i]
 		kvs := kvSize(&e.KV)
-		n := sizeVarintField(evType, eventType(e)) + sizeMessageField(evKV, kvs)
+		n := protofield.SizeVarint(evType, eventType(e)) + protofield.SizeMessage(evKV, kvs)
 		prevs := 0
 		if e.PrevKV != nil {
 			prevs = kvSize(e.PrevKV)
-			n += sizeMessageField(evPrevKV, prevs)
+			n += protofield.SizeMessage(evPrevKV, prevs)
 		}
-		b = appendMessageHead(b, wrEvents, n)
-		b = appendVarintField(b, evType, eventType(e))
-		b = appendMessageHead(b, evKV, kvs)
+		b = protofield.AppendMessageHead(b, wrEvents, n)
+		b = protofield.AppendVarint(b, evType, eventType(e))
+		b = protofield.AppendMessageHead(b, evKV, kvs)
 		b = appendKV(b, &e.KV)
 		if e.PrevKV != nil {
-			b = appendMessageHead(b, evPrevKV, prevs)
+			b = protofield.AppendMessageHead(b, evPrevKV, prevs)
 			b = appendKV(b, e.PrevKV)
 		}
 	}

@@ -96,26 +96,7 @@ func checkWire(t *testing.T, name string, hdr server.Header, resp watch.Response
 		w.reason = resp.Err.Error()
 		want.CancelReason = w.reason
 	}
-	wantBytes, err := proto.Marshal(want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := newCodec().Marshal(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotBytes := got.Materialize()
-	got.Free()
-	if w.size() != len(wantBytes) {
-		t.Errorf("%s: size() = %d, want %d", name, w.size(), len(wantBytes))
-	}
-	if !bytes.Equal(gotBytes, wantBytes) {
-		t.Fatalf("%s (cache %v): encoding differs from proto.Marshal:\n got %x\nwant %x", name, cache != nil, gotBytes, wantBytes)
-	}
-	var back pb.WatchResponse
-	if err := proto.Unmarshal(gotBytes, &back); err != nil || !proto.Equal(&back, want) {
-		t.Fatalf("%s: decoded %v (%v), want %v", name, &back, err, want)
-	}
+	checkWireMessage(t, fmt.Sprintf("%s (cache %v)", name, cache != nil), w, want, &pb.WatchResponse{})
 }
 
 // TestCodecPassesOtherMessages checks every other message still goes through
