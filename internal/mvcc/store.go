@@ -546,20 +546,7 @@ func (w *WriteTxn) Put(key, value []byte, lease int64) (prev *KeyValue) {
 		} else {
 			s.tombs.Delete(ki.key())
 		}
-		if last.mod == rev {
-			// Written earlier in this transaction: nobody outside it has seen
-			// that entry, so replace it rather than keep two versions at one
-			// revision. A fresh slice keeps the "never mutate in place" rule
-			// for anything a clone might share.
-			s.size += versionSize(&nv) - versionSize(last)
-			fresh := make([]version, n)
-			copy(fresh, vs)
-			fresh[n-1] = nv
-			ki.setVersions(fresh)
-		} else {
-			ki.setVersions(append(s.appendable(vs), nv))
-			s.size += versionSize(&nv)
-		}
+		s.pushVersion(&ki, nv)
 	} else {
 		ki = indexItem(key, []version{nv})
 		s.size += keySize(&ki)
@@ -595,20 +582,8 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 	}
 	deleted = make([]KeyValue, len(hit))
 	for i, ki := range hit {
-		vs := ki.versions()
-		n := len(vs)
-		deleted[i] = ki.kv(n - 1)
-		tomb := version{mod: rev, sub: int32(len(w.events))}
-		if vs[n-1].mod == rev {
-			s.size += versionSize(&tomb) - versionSize(&vs[n-1])
-			fresh := make([]version, n)
-			copy(fresh, vs)
-			fresh[n-1] = tomb
-			ki.setVersions(fresh)
-		} else {
-			ki.setVersions(append(s.appendable(vs), tomb))
-			s.size += versionSize(&tomb)
-		}
+		deleted[i] = ki.kv(int(ki.vsLen) - 1)
+		s.pushVersion(&ki, version{mod: rev, sub: int32(len(w.events))})
 		s.tree.SetHint(ki, &hint)
 		s.tombs.SetHint(ki.key(), &tombHint)
 		w.events = append(w.events, Event{
@@ -618,6 +593,27 @@ func (w *WriteTxn) DeleteRange(key, end []byte) (deleted []KeyValue) {
 		})
 	}
 	return deleted
+}
+
+// pushVersion makes v the newest of ki's versions, which must not be empty,
+// and counts it in the store's size. A newest version at v's revision was
+// written earlier in this transaction: nobody outside it has seen that
+// entry, so v replaces it rather than keep two versions at one revision. A
+// fresh slice keeps the "never mutate in place" rule for anything a clone
+// might share.
+func (s *Store) pushVersion(ki *keyIndex, v version) {
+	vs := ki.versions()
+	n := len(vs)
+	if vs[n-1].mod == v.mod {
+		s.size += versionSize(&v) - versionSize(&vs[n-1])
+		fresh := make([]version, n)
+		copy(fresh, vs)
+		fresh[n-1] = v
+		ki.setVersions(fresh)
+		return
+	}
+	ki.setVersions(append(s.appendable(vs), v))
+	s.size += versionSize(&v)
 }
 
 // appendable returns vs ready for an append: vs itself, or with its capacity
