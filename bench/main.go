@@ -616,7 +616,7 @@ func tail(b []byte) string {
 // naming the system and its size (and variant).
 func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, label string, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
 	p.step(perCell, "%s: %s, %s", label, w.Name, t)
-	c := e.measure(ctx, t, w, cl, timeout)
+	c := e.measure(ctx, t, w, []*cluster{cl}, timeout)[0]
 	e.noteCell(p, label, t, w, c)
 	return c
 }
@@ -629,17 +629,7 @@ func (e *env) measureNoted(ctx context.Context, p *progress, perCell float64, la
 // busy neighbour, the host) falls on every system alike.
 func (e *env) measureAcross(ctx context.Context, p *progress, perCell float64, n int, t toolKind, w workload, cls []*cluster, timeout time.Duration) {
 	p.step(perCell*float64(len(cls)), "×%d: %s, %s", n, w.Name, t)
-	cells := make([]*cell, len(cls))
-	for i, cl := range cls {
-		cells[i] = e.calibrate(ctx, t, w, cl, timeout)
-	}
-	for range e.opts.Runs {
-		for i, cl := range cls {
-			if cells[i].Err == "" && ctx.Err() == nil {
-				e.runOnce(ctx, t, w, cl, cells[i], timeout)
-			}
-		}
-	}
+	cells := e.measure(ctx, t, w, cls, timeout)
 	for i, cl := range cls {
 		e.cells[cellKey(n, cl.sys.Key, w.ID, t)] = cells[i]
 		e.noteCell(p, fmt.Sprintf("%s ×%d", cl.sys.Name, n), t, w, cells[i])
@@ -662,17 +652,22 @@ func (e *env) noteCell(p *progress, label string, t toolKind, w workload, c *cel
 		label, w.Name, t, r.Med, r.Min, r.Max, c.p50(), c.p99(), cpu)
 }
 
-// measure sizes the workload (one calibration run, which also warms it up),
-// then runs it opts.Runs times.
-func (e *env) measure(ctx context.Context, t toolKind, w workload, cl *cluster, timeout time.Duration) *cell {
-	c := e.calibrate(ctx, t, w, cl, timeout)
-	for range e.opts.Runs {
-		if c.Err != "" {
-			break
-		}
-		e.runOnce(ctx, t, w, cl, c, timeout)
+// measure sizes the workload on each cluster (one calibration run, which
+// also warms it up), then runs it opts.Runs times on each, run i of every
+// cluster before run i+1 of any. It returns a cell per cluster.
+func (e *env) measure(ctx context.Context, t toolKind, w workload, cls []*cluster, timeout time.Duration) []*cell {
+	cells := make([]*cell, len(cls))
+	for i, cl := range cls {
+		cells[i] = e.calibrate(ctx, t, w, cl, timeout)
 	}
-	return c
+	for range e.opts.Runs {
+		for i, cl := range cls {
+			if cells[i].Err == "" && ctx.Err() == nil {
+				e.runOnce(ctx, t, w, cl, cells[i], timeout)
+			}
+		}
+	}
+	return cells
 }
 
 // calibrate returns the cell for w with t on cl, its total sized by one
