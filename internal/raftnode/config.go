@@ -15,6 +15,7 @@ const (
 	DefaultSnapshotCount          = 10000
 	DefaultSnapshotCatchUpEntries = 5000
 	DefaultSnapshotLogRatio       = 0.25
+	DefaultSnapshotLogFloor       = 64 << 20
 	DefaultMaxSizePerMsg          = 1 << 20
 	DefaultMaxInflightMsgs        = 512
 	DefaultTickInterval           = 100 * time.Millisecond
@@ -44,6 +45,15 @@ type Config struct {
 	// snapshots to a constant multiple of the bytes written to the log,
 	// and the in-memory log to that fraction of the state.
 	SnapshotLogRatio float64
+	// SnapshotLogFloor lets the log since the last snapshot grow to the
+	// snapshot's own size, up to this many bytes, before the ratio is
+	// consulted (0: DefaultSnapshotLogFloor; ignored when the ratio is
+	// negative). A state of tens of megabytes under steady writes would
+	// otherwise be serialized whenever a quarter of it had been rewritten:
+	// every couple of seconds, a tenth of a member's CPU, where keeping
+	// that much more log costs only memory bounded by the floor. Once the
+	// ratio's share of the state exceeds the floor, the ratio alone decides.
+	SnapshotLogFloor uint64
 	// SnapshotCatchUpEntries entries are kept in the in-memory log behind a
 	// snapshot so a slightly slow follower catches up with MsgApp instead of
 	// a whole snapshot.
@@ -73,6 +83,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotLogRatio == 0 {
 		c.SnapshotLogRatio = DefaultSnapshotLogRatio
+	}
+	if c.SnapshotLogFloor == 0 {
+		c.SnapshotLogFloor = DefaultSnapshotLogFloor
 	}
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = DefaultSnapshotCatchUpEntries

@@ -184,7 +184,7 @@ type Core struct {
 	confSnapDue bool
 	// logBytes counts the entry bytes applied since the newest snapshot
 	// capture; snapBytes is the size of the newest snapshot (see
-	// Config.SnapshotLogRatio).
+	// Config.SnapshotLogRatio and SnapshotLogFloor).
 	logBytes  uint64
 	snapBytes int64
 	soft      raft.SoftState
@@ -605,9 +605,21 @@ func (j *SnapshotJob) Run() error {
 	return nil
 }
 
+// snapshotLogWant is the log bytes applied since the newest snapshot
+// that the next one waits for: SnapshotLogRatio of that snapshot's size,
+// or its whole size up to SnapshotLogFloor, whichever is more.
+func (c *Core) snapshotLogWant() uint64 {
+	r := c.cfg.SnapshotLogRatio
+	if r <= 0 {
+		return 0
+	}
+	size := uint64(max(c.snapBytes, 0))
+	return max(uint64(r*float64(size)), min(size, c.cfg.SnapshotLogFloor))
+}
+
 // maybeSnapshot starts a snapshot job when one is due and none is in
 // flight: SnapshotCount entries applied since the newest snapshot holding
-// SnapshotLogRatio of its bytes, or a membership change since it
+// snapshotLogWant bytes, or a membership change since it
 // (confSnapDue).
 func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 	if c.snapJob != nil || c.applied <= c.snapIndex {
@@ -617,7 +629,7 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 		if c.applied-c.snapIndex < c.cfg.SnapshotCount {
 			return nil, nil
 		}
-		if r := c.cfg.SnapshotLogRatio; r > 0 && float64(c.logBytes) < r*float64(c.snapBytes) {
+		if c.logBytes < c.snapshotLogWant() {
 			return nil, nil
 		}
 	}

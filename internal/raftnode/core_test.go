@@ -833,11 +833,20 @@ func TestCoreSnapshotInBackground(t *testing.T) {
 
 // TestCoreSnapshotLogRatio: past SnapshotCount, the next snapshot waits
 // until the log applied since the last one is SnapshotLogRatio of that
-// snapshot's size, unless the ratio is negative.
+// snapshot's size or the whole of it up to SnapshotLogFloor, whichever is
+// more, unless the ratio is negative.
 func TestCoreSnapshotLogRatio(t *testing.T) {
-	for _, ratio := range []float64{-1, 0.25} {
-		t.Run(fmt.Sprint(ratio), func(t *testing.T) {
-			c, _, propose := soloLeader(t, Config{ID: 1, SnapshotCount: 10, SnapshotLogRatio: ratio})
+	for _, tc := range []struct {
+		ratio float64
+		floor uint64
+	}{
+		{-1, 0},
+		{0.25, 0},    // the default floor: the whole snapshot's size
+		{0.25, 2000}, // the floor over the ratio's share
+		{0.25, 100},  // the ratio's share over the floor
+	} {
+		t.Run(fmt.Sprint(tc.ratio, "/", tc.floor), func(t *testing.T) {
+			c, _, propose := soloLeader(t, Config{ID: 1, SnapshotCount: 10, SnapshotLogRatio: tc.ratio, SnapshotLogFloor: tc.floor})
 			// A 4,000-byte value makes the first snapshot about 4 KB.
 			job := propose([]byte("big=" + strings.Repeat("x", 4000)))
 			for i := 0; job == nil; i++ {
@@ -856,8 +865,12 @@ func TestCoreSnapshotLogRatio(t *testing.T) {
 				job = propose(fmt.Appendf(nil, "b%04d=12", n)) // 8 bytes
 			}
 			want := 10 // SnapshotCount
-			if ratio > 0 {
-				want = max(want, int(math.Ceil(ratio*float64(size)/8)))
+			if tc.ratio > 0 {
+				floor := float64(size)
+				if tc.floor > 0 {
+					floor = min(floor, float64(tc.floor))
+				}
+				want = max(want, int(math.Ceil(max(tc.ratio*float64(size), floor)/8)))
 			}
 			if job == nil || n != want {
 				t.Fatalf("next snapshot job after %d entries of 8 bytes (snapshot at %d is %d bytes), want %d", n, first, size, want)
