@@ -110,9 +110,15 @@ func Run[C any](ctx context.Context, cfg Config, clients []C, op Op[C]) (*Result
 		return nil, fmt.Errorf("%w: nil op", ErrInvalidConfig)
 	}
 	if cfg.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, cfg.Timeout)
-		defer cancel()
+		// The run is cut off by cancelling, not by a deadline: a deadline
+		// travels with every call (gRPC sends it as grpc-timeout) and makes
+		// the server arm a timer per request, a cost etcd's own tool does
+		// not impose and that would be measured as the server's.
+		var cancel context.CancelCauseFunc
+		ctx, cancel = context.WithCancelCause(ctx)
+		defer cancel(nil)
+		stop := time.AfterFunc(cfg.Timeout, func() { cancel(context.DeadlineExceeded) })
+		defer stop.Stop()
 	}
 
 	// The request channel is bounded by Total (the producer stops after Total
@@ -166,7 +172,7 @@ func Run[C any](ctx context.Context, cfg Config, clients []C, op Op[C]) (*Result
 		}
 	}
 	if res.Succeeded+res.Failed < uint64(cfg.Total) {
-		res.Interrupted = ctx.Err()
+		res.Interrupted = context.Cause(ctx)
 		if res.Interrupted == nil { // cannot happen: workers only stop early when ctx ends
 			res.Interrupted = context.Canceled
 		}

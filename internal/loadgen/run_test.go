@@ -169,7 +169,13 @@ func TestRunBoundsDistinctErrors(t *testing.T) {
 
 func TestRunTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		op := func(ctx context.Context, _ int, _ uint64) error { return sleepCtx(ctx, 30*time.Millisecond) }
+		op := func(ctx context.Context, _ int, _ uint64) error {
+			if d, ok := ctx.Deadline(); ok {
+				// gRPC would send it with every call as grpc-timeout.
+				t.Errorf("op's context has deadline %v, want none", d)
+			}
+			return sleepCtx(ctx, 30*time.Millisecond)
+		}
 		cfg := Config{Total: 100, Concurrency: 1, Timeout: 100 * time.Millisecond}
 		res, err := Run(t.Context(), cfg, []int{0}, op)
 		if err != nil {
