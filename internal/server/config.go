@@ -48,8 +48,10 @@ type Config struct {
 	// SnapshotCount is the number of applied entries between snapshots.
 	SnapshotCount uint64
 	// SnapshotLogRatio: a snapshot also waits until the log since the last
-	// one holds this fraction of its size (raftnode.Config; 0: the default,
-	// negative: SnapshotCount alone). Not a flag; tests and benchmarks set it.
+	// one holds this fraction of its size, or its whole size up to
+	// raftnode.DefaultSnapshotLogFloor, whichever is more (raftnode.Config;
+	// 0: the default, negative: SnapshotCount alone). Not a flag; tests and
+	// benchmarks set it.
 	SnapshotLogRatio float64
 	// SnapshotCatchUpEntries are kept in the log behind each snapshot so a
 	// slightly slow follower catches up without a snapshot.
