@@ -100,7 +100,7 @@ func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOption
 	defer stop()
 	if f.timeout > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, f.timeout)
+		ctx, cancel = loadgen.WithTimeLimit(ctx, f.timeout)
 		defer cancel()
 	}
 	clients, closeAll, err := dialConns(d, d.endpoints(), f.conns)
@@ -198,7 +198,7 @@ func runWatchBench(cmd *cobra.Command, f *benchFlags, name string, o watchOption
 	select {
 	case <-allDone:
 	case <-ctx.Done():
-		interrupted = ctx.Err()
+		interrupted = context.Cause(ctx)
 	case <-time.After(30 * time.Second):
 		interrupted = fmt.Errorf("not every event arrived within 30s of the last put")
 	}

@@ -95,6 +95,21 @@ type worker struct {
 	errs      map[string]uint64 // allocated on the first error
 }
 
+// WithTimeLimit returns a copy of ctx that is cancelled d from now, with
+// context.DeadlineExceeded as its cause (context.Cause), but that carries
+// no deadline. A deadline travels with every call made under the context
+// (gRPC sends it as grpc-timeout) and makes the server arm a timer per
+// request, a cost etcd's own tool does not impose and that a benchmark
+// would measure as the server's.
+func WithTimeLimit(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	t := time.AfterFunc(d, func() { cancel(context.DeadlineExceeded) })
+	return ctx, func() {
+		t.Stop()
+		cancel(nil)
+	}
+}
+
 // Run issues cfg.Total requests through op from cfg.Concurrency goroutines and
 // blocks until they are done, cfg.Timeout passes or ctx ends. Workers are spread
 // round-robin over clients, which must not be empty. The error is non-nil only
@@ -110,15 +125,9 @@ func Run[C any](ctx context.Context, cfg Config, clients []C, op Op[C]) (*Result
 		return nil, fmt.Errorf("%w: nil op", ErrInvalidConfig)
 	}
 	if cfg.Timeout > 0 {
-		// The run is cut off by cancelling, not by a deadline: a deadline
-		// travels with every call (gRPC sends it as grpc-timeout) and makes
-		// the server arm a timer per request, a cost etcd's own tool does
-		// not impose and that would be measured as the server's.
-		var cancel context.CancelCauseFunc
-		ctx, cancel = context.WithCancelCause(ctx)
-		defer cancel(nil)
-		stop := time.AfterFunc(cfg.Timeout, func() { cancel(context.DeadlineExceeded) })
-		defer stop.Stop()
+		var cancel context.CancelFunc
+		ctx, cancel = WithTimeLimit(ctx, cfg.Timeout)
+		defer cancel()
 	}
 
 	// The request channel is bounded by Total (the producer stops after Total

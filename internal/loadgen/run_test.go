@@ -310,3 +310,29 @@ func TestImports(t *testing.T) {
 		}
 	}
 }
+
+func TestWithTimeLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := WithTimeLimit(t.Context(), time.Second)
+		defer cancel()
+		if d, ok := ctx.Deadline(); ok {
+			t.Fatalf("Deadline() = %v, want none", d)
+		}
+		time.Sleep(999 * time.Millisecond)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("Err() before the limit = %v, want nil", err)
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if err := context.Cause(ctx); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("Cause() after the limit = %v, want %v", err, context.DeadlineExceeded)
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := WithTimeLimit(t.Context(), time.Second)
+		cancel()
+		if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Cause() after cancel = %v, want %v", err, context.Canceled)
+		}
+	})
+}
