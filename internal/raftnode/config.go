@@ -14,6 +14,7 @@ const (
 	DefaultHeartbeatTicks         = 1
 	DefaultSnapshotCount          = 10000
 	DefaultSnapshotCatchUpEntries = 5000
+	DefaultMemoryLogEntries       = 5000
 	DefaultSnapshotLogRatio       = 0.25
 	DefaultSnapshotLogFloor       = 64 << 20
 	DefaultMaxSizePerMsg          = 1 << 20
@@ -43,7 +44,8 @@ type Config struct {
 	// every SnapshotCount small writes, and loading it would cost time
 	// quadratic in its size. The ratio bounds the bytes written for
 	// snapshots to a constant multiple of the bytes written to the log,
-	// and the in-memory log to that fraction of the state.
+	// and the log kept on disk to that fraction of the state (in memory
+	// too when the Storage is not a LogReader).
 	SnapshotLogRatio float64
 	// SnapshotLogFloor lets the log since the last snapshot grow to the
 	// snapshot's own size, up to this many bytes, before the ratio is
@@ -58,6 +60,11 @@ type Config struct {
 	// snapshot so a slightly slow follower catches up with MsgApp instead of
 	// a whole snapshot.
 	SnapshotCatchUpEntries uint64
+	// MemoryLogEntries is how many applied entries the in-memory log keeps
+	// when the Storage can read older ones back (LogReader); older entries
+	// are read from storage when raft needs them, which is only to catch a
+	// lagging member up.
+	MemoryLogEntries uint64
 	// MaxSizePerMsg bounds the bytes of entries in one MsgApp (and the bytes
 	// of committed entries handed to apply in one Ready).
 	MaxSizePerMsg uint64
@@ -89,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SnapshotCatchUpEntries == 0 {
 		c.SnapshotCatchUpEntries = DefaultSnapshotCatchUpEntries
+	}
+	if c.MemoryLogEntries == 0 {
+		c.MemoryLogEntries = DefaultMemoryLogEntries
 	}
 	if c.MaxSizePerMsg == 0 {
 		c.MaxSizePerMsg = DefaultMaxSizePerMsg

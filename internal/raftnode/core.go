@@ -169,10 +169,12 @@ type Core struct {
 	cfg Config
 	log *slog.Logger
 	rn  *raft.RawNode
-	mem *raft.MemoryStorage
-	st  Storage
-	tr  Transport
-	sm  StateMachine
+	// store is raft's log: the newest entries in memory, older ones read
+	// back from st when it is a LogReader (logstore.go).
+	store *logStore
+	st    Storage
+	tr    Transport
+	sm    StateMachine
 
 	confState *raftpb.ConfState
 	applied   uint64
@@ -211,10 +213,12 @@ func NewCore(cfg Config, boot Boot, st Storage, tr Transport, sm StateMachine) (
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
+	log := cfg.Logger.With("raft_id", fmt.Sprintf("%x", cfg.ID))
+	reader, _ := st.(LogReader)
 	c = &Core{
 		cfg:       cfg,
-		log:       cfg.Logger.With("raft_id", fmt.Sprintf("%x", cfg.ID)),
-		mem:       raft.NewMemoryStorage(),
+		log:       log,
+		store:     newLogStore(reader, log),
 		st:        st,
 		tr:        tr,
 		sm:        sm,
@@ -229,9 +233,10 @@ func NewCore(cfg Config, boot Boot, st Storage, tr Transport, sm StateMachine) (
 	}()
 	if !raft.IsEmptySnap(boot.Snapshot) {
 		snap := boot.Snapshot
-		if err := c.mem.ApplySnapshot(withoutData(snap)); err != nil {
+		if err := c.store.mem.ApplySnapshot(withoutData(snap)); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidBoot, err)
 		}
+		c.store.setSnapshot(snap.GetMetadata())
 		if err := sm.Restore(snap); err != nil {
 			return nil, fmt.Errorf("%w: restore snapshot %d: %w", ErrApply, snap.GetMetadata().GetIndex(), err)
 		}
@@ -248,18 +253,18 @@ func NewCore(cfg Config, boot Boot, st Storage, tr Transport, sm StateMachine) (
 		if hs.GetCommit() < c.snapIndex {
 			hs.Commit = new(c.snapIndex)
 		}
-		if err := c.mem.SetHardState(hs); err != nil {
+		if err := c.store.mem.SetHardState(hs); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalidBoot, err)
 		}
 	}
-	if err := c.mem.Append(boot.Entries); err != nil {
+	if err := c.store.mem.Append(boot.Entries); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidBoot, err)
 	}
 	rc := &raft.Config{
 		ID:                        cfg.ID,
 		ElectionTick:              cfg.ElectionTicks,
 		HeartbeatTick:             cfg.HeartbeatTicks,
-		Storage:                   c.mem,
+		Storage:                   c.store,
 		Applied:                   c.applied,
 		MaxSizePerMsg:             cfg.MaxSizePerMsg,
 		MaxInflightMsgs:           cfg.MaxInflightMsgs,
@@ -442,9 +447,9 @@ func (c *Core) handleReady() (Output, error) {
 		}
 		if !raft.IsEmptyHardState(rd.HardState) {
 			// Only InitialState reads it, but keep the mirror exact.
-			_ = c.mem.SetHardState(rd.HardState)
+			_ = c.store.mem.SetHardState(rd.HardState)
 		}
-		if err := c.mem.Append(rd.Entries); err != nil {
+		if err := c.store.mem.Append(rd.Entries); err != nil {
 			return out, fmt.Errorf("%w: memory append: %w", ErrStorage, err)
 		}
 	}
@@ -459,6 +464,9 @@ func (c *Core) handleReady() (Output, error) {
 		}
 		out.ConfChanged = out.ConfChanged || changed
 		out.AppliedEntries++
+	}
+	if err := c.store.trim(c.applied, c.cfg.MemoryLogEntries); err != nil {
+		return out, fmt.Errorf("%w: trim the in-memory log: %w", ErrStorage, err)
 	}
 	// After a membership change on a compacted log, snapshot at once: a
 	// leader sends its newest snapshot to a member that needs one, and a
@@ -503,9 +511,10 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	if err := c.st.MarkSnapshot(md); err != nil {
 		return fmt.Errorf("%w: mark snapshot %d: %w", ErrStorage, idx, err)
 	}
-	if err := c.mem.ApplySnapshot(withoutData(snap)); err != nil {
+	if err := c.store.mem.ApplySnapshot(withoutData(snap)); err != nil {
 		return fmt.Errorf("%w: memory snapshot %d: %w", ErrStorage, idx, err)
 	}
+	c.store.setSnapshot(md)
 	if err := c.sm.Restore(snap); err != nil {
 		return fmt.Errorf("%w: restore snapshot %d: %w", ErrApply, idx, err)
 	}
@@ -625,7 +634,7 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 	if c.snapJob != nil || c.applied <= c.snapIndex {
 		return nil, nil
 	}
-	if !c.confSnapDue {
+	if !c.confSnapDue && !c.store.wantSnapshot {
 		if c.applied-c.snapIndex < c.cfg.SnapshotCount {
 			return nil, nil
 		}
@@ -634,7 +643,7 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 		}
 	}
 	idx := c.applied
-	term, err := c.mem.Term(idx)
+	term, err := c.store.Term(idx)
 	if err != nil {
 		return nil, fmt.Errorf("%w: term of %d: %w", ErrStorage, idx, err)
 	}
@@ -643,6 +652,7 @@ func (c *Core) maybeSnapshot() (*SnapshotJob, error) {
 		return nil, fmt.Errorf("%w: snapshot at %d: %w", ErrApply, idx, err)
 	}
 	c.confSnapDue = false
+	c.store.wantSnapshot = false
 	c.logBytes = 0
 	c.snapJob = &SnapshotJob{
 		md: &raftpb.SnapshotMetadata{
@@ -698,9 +708,7 @@ func (c *Core) finishSnapshot(job *SnapshotJob, runErr error) error {
 	if err := c.st.MarkSnapshot(md); err != nil {
 		return fmt.Errorf("%w: mark snapshot %d: %w", ErrStorage, idx, err)
 	}
-	if _, err := c.mem.CreateSnapshot(idx, md.GetConfState(), nil); err != nil {
-		return fmt.Errorf("%w: memory snapshot %d: %w", ErrStorage, idx, err)
-	}
+	c.store.snapshotTaken(md)
 	c.snapIndex = idx
 	c.snapBytes = job.bytes
 	c.log.Info("took snapshot", "index", idx, "term", md.GetTerm(), "bytes", job.bytes)
@@ -708,7 +716,7 @@ func (c *Core) finishSnapshot(job *SnapshotJob, runErr error) error {
 		return nil
 	}
 	compact := idx - c.cfg.SnapshotCatchUpEntries
-	if err := c.mem.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if err := c.store.compact(compact); err != nil {
 		return fmt.Errorf("%w: compact to %d: %w", ErrStorage, compact, err)
 	}
 	if err := c.st.Release(compact); err != nil {

@@ -32,7 +32,8 @@ type cluster struct {
 	leaders        map[uint64]uint64 // term → leader seen in it
 	history        map[uint64]string // index → what every member applied there
 	reads          map[uint64][]raft.ReadState
-	sentBeforeSave int // MsgApp carrying entries the leader had not yet saved
+	sentBeforeSave int  // MsgApp carrying entries the leader had not yet saved
+	readBack       bool // members' storage is a LogReader
 }
 
 // clusterTransport is one member's Transport into the cluster's queue.
@@ -52,16 +53,24 @@ func (tr clusterTransport) Send(msgs []*raftpb.Message) {
 
 func newCluster(t *testing.T, n int, cfg Config) *cluster {
 	t.Helper()
+	return newClusterOf(t, n, cfg, false)
+}
+
+// newClusterOf is newCluster whose members' storage reads entries back
+// (readBackStorage) when readBack is set.
+func newClusterOf(t *testing.T, n int, cfg Config, readBack bool) *cluster {
+	t.Helper()
 	c := &cluster{
-		t:       t,
-		cfg:     cfg,
-		cores:   map[uint64]*Core{},
-		stores:  map[uint64]*memStorage{},
-		sms:     map[uint64]*kvMachine{},
-		cut:     map[[2]uint64]bool{},
-		leaders: map[uint64]uint64{},
-		history: map[uint64]string{},
-		reads:   map[uint64][]raft.ReadState{},
+		readBack: readBack,
+		t:        t,
+		cfg:      cfg,
+		cores:    map[uint64]*Core{},
+		stores:   map[uint64]*memStorage{},
+		sms:      map[uint64]*kvMachine{},
+		cut:      map[[2]uint64]bool{},
+		leaders:  map[uint64]uint64{},
+		history:  map[uint64]string{},
+		reads:    map[uint64][]raft.ReadState{},
 	}
 	var peers []raft.Peer
 	for i := 1; i <= n; i++ {
@@ -94,7 +103,11 @@ func (c *cluster) start(id uint64, boot Boot) {
 	c.sms[id] = sm
 	cfg := c.cfg
 	cfg.ID = id
-	core, err := NewCore(cfg, boot, c.stores[id], clusterTransport{c, id}, sm)
+	var st Storage = c.stores[id]
+	if c.readBack {
+		st = readBackStorage{c.stores[id]}
+	}
+	core, err := NewCore(cfg, boot, st, clusterTransport{c, id}, sm)
 	if err != nil {
 		c.t.Fatalf("NewCore(%d) = %v", id, err)
 	}
@@ -450,7 +463,7 @@ func TestCoreSnapshotAndCatchUp(t *testing.T) {
 	if ls.snapSaves == 0 || ls.released == 0 {
 		t.Fatalf("leader snapshots saved %d, released to %d; want both > 0", ls.snapSaves, ls.released)
 	}
-	first, _ := c.cores[lead].mem.FirstIndex()
+	first, _ := c.cores[lead].store.FirstIndex()
 	if first <= 2 {
 		t.Fatalf("leader log not compacted: first index %d", first)
 	}
@@ -789,7 +802,7 @@ func TestCoreSnapshotInBackground(t *testing.T) {
 	if len(jobs) != 1 {
 		t.Fatalf("%d jobs started while one was in flight, want 1", len(jobs))
 	}
-	if first, _ := c.mem.FirstIndex(); first != 1 {
+	if first, _ := c.store.FirstIndex(); first != 1 {
 		t.Fatalf("log compacted to %d before the snapshot was durable", first)
 	}
 	if err := job.Run(); err != nil {
@@ -799,11 +812,11 @@ func TestCoreSnapshotInBackground(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, _ := c.mem.Snapshot()
+	ms, _ := c.store.Snapshot()
 	if got := ms.GetMetadata().GetIndex(); got != job.Index() || len(ms.GetData()) != 0 {
 		t.Fatalf("raft's snapshot: index %d with %d bytes of data, want index %d without data", got, len(ms.GetData()), job.Index())
 	}
-	if first, _ := c.mem.FirstIndex(); first != job.Index()-2+1 {
+	if first, _ := c.store.FirstIndex(); first != job.Index()-2+1 {
 		t.Fatalf("log first index %d after the snapshot at %d, want %d", first, job.Index(), job.Index()-1)
 	}
 	// The file holds the state as of the job's index, not as of its Run.

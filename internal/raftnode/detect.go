@@ -102,11 +102,11 @@ func (c *Core) notePreVote(m *raftpb.Message) {
 	if c.earlyCampaign <= 1 || len(c.confState.GetVoters()) != 3 {
 		return
 	}
-	last, err := c.mem.LastIndex()
+	last, err := c.store.LastIndex()
 	if err != nil {
 		return
 	}
-	term, err := c.mem.Term(last)
+	term, err := c.store.Term(last)
 	if err != nil {
 		return
 	}

@@ -75,19 +75,30 @@
 //	go func() { err := job.Run() }()                      // serialize; storage.WriteSnapshotFile: durable
 //	next, err := core.SnapshotDone(job, err)               // on the Core's goroutine:
 //	    storage.MarkSnapshot(job's metadata)               //   WAL mark after the durable file
-//	    memoryStorage.CreateSnapshot(index, confState, no data)
+//	    log: the newest snapshot is index's (metadata only)
 //	    if index > SnapshotCatchUpEntries {
-//	        memoryStorage.Compact(index - SnapshotCatchUpEntries)
+//	        log: compact to index - SnapshotCatchUpEntries
 //	        storage.Release(index - SnapshotCatchUpEntries)
 //	    }
 //	    next: a job, if another snapshot is already due
 //
 // The log is compacted only behind a durable snapshot, so a crash while a
 // job runs loses nothing: the member restarts from the previous snapshot and
-// the longer log. raft's MemoryStorage keeps snapshot metadata only (a copy
-// of the whole state would double the memory): a MsgSnap leaves the Core
-// without data and the transport reads the data back from the snapshot file
+// the longer log. The log keeps snapshot metadata only (a copy of the whole
+// state would double the memory): a MsgSnap leaves the Core without data
+// and the transport reads the data back from the snapshot file
 // (transport.Config.SnapshotData) when it streams it.
+//
+// # The log in memory
+//
+// raft's Storage is the Core's logStore (logstore.go): a raft.MemoryStorage
+// holding the newest entries, and, when the Storage is a LogReader (the
+// server's WAL), older ones read back on demand. After each Ready the Core
+// trims the memory to the MemoryLogEntries applied entries behind the
+// applied index; raft wants older entries only to catch a lagging member
+// up. Without a LogReader the MemoryStorage holds the whole log since the
+// last compaction, which between snapshots can be a quarter of the state
+// (SnapshotLogRatio).
 //
 // The snapshot after a membership change exists because a leader sends a
 // member that needs one its newest snapshot, and raft refuses a snapshot
@@ -102,9 +113,10 @@
 //
 // raft is configured with PreVote, CheckQuorum, ReadOnlySafe (ReadIndex
 // confirms leadership with a heartbeat round, or see Reads; no clock-based
-// leases) and StepDownOnRemoval. Its Storage is a raft.MemoryStorage the
-// Core owns. On restart the Core fills it from Boot (ApplySnapshot,
-// SetHardState, Append), restores the state machine from the snapshot
+// leases) and StepDownOnRemoval. Its Storage is the logStore the Core
+// owns. On restart the Core fills it from Boot (ApplySnapshot,
+// SetHardState, Append: the whole log since the snapshot, trimmed as it is
+// applied), restores the state machine from the snapshot
 // first, and tells raft that the snapshot index is applied; the committed
 // tail of the log is applied again from there, so the state machine must be
 // the in-memory one the snapshot restored, not one that survived the

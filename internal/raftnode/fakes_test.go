@@ -25,6 +25,45 @@ type memStorage struct {
 	saves     int
 	snapSaves int
 	failSave  error
+	// log is every saved entry not yet released, as a WAL keeps them
+	// (readBackStorage reads it); reads counts those reads, failReads
+	// fails them.
+	log       []*raftpb.Entry
+	reads     int
+	failReads error
+}
+
+// readBackStorage is a memStorage that is also a LogReader, as the
+// server's storage over the WAL is.
+type readBackStorage struct{ *memStorage }
+
+func (s readBackStorage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.reads++
+	if s.failReads != nil {
+		return nil, s.failReads
+	}
+	var out []*raftpb.Entry
+	var size uint64
+	for _, e := range s.log {
+		i := e.GetIndex()
+		if i < lo || i >= hi {
+			continue
+		}
+		if i != lo+uint64(len(out)) {
+			break
+		}
+		n := uint64(proto.Size(e))
+		if len(out) > 0 && size+n > maxSize {
+			break
+		}
+		out, size = append(out, e), size+n
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("entry %d not held", lo)
+	}
+	return out, nil
 }
 
 func (s *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
@@ -46,6 +85,13 @@ func (s *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 			}
 		}
 		s.ents = append(keep, ents...)
+		logKeep := s.log[:0:0]
+		for _, e := range s.log {
+			if e.GetIndex() < first {
+				logKeep = append(logKeep, e)
+			}
+		}
+		s.log = append(logKeep, ents...)
 	}
 	return nil
 }
@@ -102,6 +148,13 @@ func (s *memStorage) Release(index uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.released = max(s.released, index)
+	keep := s.log[:0:0]
+	for _, e := range s.log {
+		if e.GetIndex() > index {
+			keep = append(keep, e)
+		}
+	}
+	s.log = keep
 	return nil
 }
 

@@ -48,7 +48,7 @@ func (c *Core) answerReadIndex(m *raftpb.Message) bool {
 		return false
 	}
 	commit := bs.GetCommit()
-	if t, err := c.mem.Term(commit); err != nil || t != bs.GetTerm() {
+	if t, err := c.store.Term(commit); err != nil || t != bs.GetTerm() {
 		return false
 	}
 	c.tr.Send([]*raftpb.Message{{

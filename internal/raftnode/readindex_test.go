@@ -152,7 +152,7 @@ func TestCoreFollowerReadIndexBeforeFirstCommit(t *testing.T) {
 		c.process()
 		s := c.cores[next].BasicStatus()
 		if s.RaftState == raft.StateLeader {
-			if term, err := c.cores[next].mem.Term(s.GetCommit()); err != nil || term == s.GetTerm() {
+			if term, err := c.cores[next].store.Term(s.GetCommit()); err != nil || term == s.GetTerm() {
 				t.Fatalf("setup: new leader's commit %d already in its term (%d, %v)", s.GetCommit(), term, err)
 			}
 			if c.cores[next].answerReadIndex(early) {
@@ -172,7 +172,7 @@ func TestCoreFollowerReadIndexBeforeFirstCommit(t *testing.T) {
 	if !ok {
 		t.Fatal("ReadIndex held for the first commit was never answered")
 	}
-	if got, err := c.cores[next].mem.Term(idx); err != nil || got != term {
+	if got, err := c.cores[next].store.Term(idx); err != nil || got != term {
 		t.Fatalf("answer %d has term %d (%v); want the new term %d", idx, got, err, term)
 	}
 }

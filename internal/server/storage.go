@@ -74,6 +74,13 @@ func (d *diskStorage) snapshotData(index, term uint64) (transport.SnapshotSource
 	return r, nil
 }
 
+// Entries reads saved entries back from the WAL, for raft to catch a
+// lagging member up with entries the core no longer keeps in memory
+// (raftnode.LogReader).
+func (d *diskStorage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	return d.wal.Entries(lo, hi, maxSize)
+}
+
 func (d *diskStorage) Release(index uint64) error {
 	if err := d.wal.ReleaseTo(index); err != nil {
 		return err

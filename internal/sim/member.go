@@ -24,8 +24,11 @@ import (
 // snapshot transfer to lagging members, WAL segment rollover and release all
 // happen within a few seconds of virtual time.
 const (
-	snapshotCount      = 48
-	snapshotCatchUp    = 12
+	snapshotCount   = 48
+	snapshotCatchUp = 12
+	// memoryLogEntries is far below snapshotCount, so catching a member up
+	// reads entries back from the WAL (raftnode.LogReader) in most seeds.
+	memoryLogEntries   = 4
 	walSegmentSize     = 16 << 10
 	maxSizePerMsg      = 4 << 10
 	maxInflightMsgs    = 16
@@ -118,6 +121,7 @@ func (m *member) coreConfig() raftnode.Config {
 		HeartbeatTicks:         1,
 		SnapshotCount:          snapshotCount,
 		SnapshotCatchUpEntries: snapshotCatchUp,
+		MemoryLogEntries:       memoryLogEntries,
 		MaxSizePerMsg:          maxSizePerMsg,
 		MaxInflightMsgs:        maxInflightMsgs,
 		Logger:                 slog.New(&traceHandler{s: m.s, m: m}),
@@ -470,6 +474,11 @@ func (st *storage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
 	st.m.snapIndex = max(st.m.snapIndex, md.GetIndex())
 	st.m.log.dropThrough(md.GetIndex())
 	return nil
+}
+
+// Entries reads saved entries back from the WAL (raftnode.LogReader).
+func (st *storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	return st.wal.Entries(lo, hi, maxSize)
 }
 
 func (st *storage) Release(index uint64) error {

@@ -106,6 +106,7 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		lastIndex: r.lastIndex,
 		hs:        r.hs,
 		hsWritten: r.hs,
+		spans:     r.spans,
 		mark:      r.mark,
 		hasMark:   r.hasMark,
 	}
@@ -150,6 +151,7 @@ type reader struct {
 
 	// Results.
 	ents      []*raftpb.Entry
+	spans     []span
 	hs        hardState
 	marks     []SnapshotMark
 	mark      SnapshotMark
@@ -287,6 +289,7 @@ func (r *reader) applyBatch(seg *segment, end int) error {
 		start -= rec.size
 	}
 	off := start
+	var sp span // the batch's entries, if any (entries.go)
 	for _, rec := range r.pending {
 		var err error
 		switch rec.typ {
@@ -295,6 +298,13 @@ func (r *reader) applyBatch(seg *segment, end int) error {
 			if e, err = decodeEntry(rec.payload); err == nil {
 				seg.maxIndex = max(seg.maxIndex, e.index)
 				err = r.addEntry(e)
+			}
+			if err == nil {
+				if sp.size == 0 {
+					sp = span{first: e.index, seq: seg.seq, off: int64(off)}
+				}
+				sp.last = e.index
+				sp.size = int64(off+rec.size) - sp.off
 			}
 		case recHardState:
 			var h hardState
@@ -321,6 +331,9 @@ func (r *reader) applyBatch(seg *segment, end int) error {
 			return &CorruptError{File: seg.name, Offset: int64(off), Reason: err.Error()}
 		}
 		off += rec.size
+	}
+	if sp.size > 0 {
+		r.spans = addSpan(r.spans, sp)
 	}
 	r.prevBatch, r.haveBatch = r.pending[len(r.pending)-1].batch, true
 	r.pending = r.pending[:0]

@@ -164,6 +164,11 @@ type WAL struct {
 	mark      SnapshotMark // newest mark; zero if none
 	hasMark   bool
 
+	// spans locate the current log's entries in the segments, oldest
+	// first; readers holds read handles of older segments (entries.go).
+	spans   []span
+	readers map[uint64]vfs.File
+
 	buf    []byte // encoding buffer reused by every Save
 	err    error  // sticky write error
 	closed bool
@@ -293,6 +298,7 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	if err := w.maybeCutLocked(size, next); err != nil {
 		return err
 	}
+	at := w.off
 
 	buf := w.grow(size)
 	batch := w.nextBatch
@@ -322,6 +328,11 @@ func (w *WAL) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 		w.lastIndex = last
 		cur := &w.segs[len(w.segs)-1]
 		cur.maxIndex = max(cur.maxIndex, last)
+		entBytes := int64(len(buf))
+		if !h.isEmpty() {
+			entBytes -= int64(recordSize(hardStateSize))
+		}
+		w.spans = addSpan(w.spans, span{first: ents[0].GetIndex(), last: last, seq: cur.seq, off: at, size: entBytes})
 	}
 	if !h.isEmpty() {
 		w.hs = h
@@ -381,6 +392,7 @@ func (w *WAL) ReleaseTo(index uint64) error {
 		}
 		w.logger.Debug("wal: released segment", "file", s.name, "max_index", s.maxIndex, "release_to", index)
 	}
+	w.dropReleasedLocked()
 	return nil
 }
 
@@ -394,6 +406,7 @@ func (w *WAL) Close() error {
 	}
 	w.closed = true
 	w.zeroWaitLocked(-1)
+	w.closeReadersLocked()
 	if w.f == nil {
 		return nil
 	}
