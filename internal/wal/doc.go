@@ -120,6 +120,14 @@
 // first entry that is not snapshot index + 1, is ErrGap. The last hard state
 // wins; every mark is reported (consecutive duplicates collapsed).
 //
+// # Reading entries back
+//
+// Entries reads saved entries of the current log back from the segments,
+// for the raft core, which keeps only its newest entries in memory
+// (entries.go). The WAL remembers, per Save, the index range and location
+// of its entry records, trimmed by later overwrites exactly as Open's
+// replay trims the log; released segments take their ranges with them.
+//
 // # Torn tails and corruption
 //
 // Where decoding stops before the end of a segment's data:
