@@ -114,6 +114,14 @@ func (c *cluster) start(id uint64, boot Boot) {
 	c.cores[id] = core
 }
 
+// follower returns one of the first two members that is not lead.
+func (c *cluster) follower(lead uint64) uint64 {
+	if c.ids[0] != lead {
+		return c.ids[0]
+	}
+	return c.ids[1]
+}
+
 // crash drops member id; its storage survives.
 func (c *cluster) crash(id uint64) { delete(c.cores, id) }
 
@@ -410,10 +418,7 @@ func TestCoreReadIndex(t *testing.T) {
 	if idx, ok := c.readAnswer(lead, "on-leader"); !ok || idx < commit {
 		t.Fatalf("leader ReadIndex = %d, %v; want >= %d, true", idx, ok, commit)
 	}
-	follower := c.ids[0]
-	if follower == lead {
-		follower = c.ids[1]
-	}
+	follower := c.follower(lead)
 	c.cores[follower].ReadIndex([]byte("on-follower"))
 	c.stabilize()
 	if idx, ok := c.readAnswer(follower, "on-follower"); !ok || idx < commit {
@@ -451,10 +456,7 @@ func TestCoreReadIndex(t *testing.T) {
 func TestCoreSnapshotAndCatchUp(t *testing.T) {
 	c := newCluster(t, 3, Config{SnapshotCount: 20, SnapshotCatchUpEntries: 5})
 	lead := c.waitLeader()
-	lagger := c.ids[0]
-	if lagger == lead {
-		lagger = c.ids[1]
-	}
+	lagger := c.follower(lead)
 	c.isolate(lagger)
 	for i := range 10 {
 		c.proposeN(lead, i*10, 10)
@@ -491,10 +493,7 @@ func TestCoreRestart(t *testing.T) {
 	c.proposeN(lead, 0, 50)
 	c.waitConverged()
 
-	f := c.ids[0]
-	if f == lead {
-		f = c.ids[1]
-	}
+	f := c.follower(lead)
 	c.crash(f)
 	c.proposeN(lead, 50, 10)
 	c.restart(f)
@@ -603,10 +602,7 @@ func TestCoreProposeBatch(t *testing.T) {
 	}
 	lead := c.waitLeader()
 	c.proposeN(lead, 0, 3) // followers replicate: each proposal would be sent at once
-	follower := c.ids[0]
-	if follower == lead {
-		follower = c.ids[1]
-	}
+	follower := c.follower(lead)
 	sent := func(typ raftpb.MessageType, from uint64) (msgs, entries int) {
 		for _, m := range c.queue {
 			if m.GetType() == typ && m.GetFrom() == from {

@@ -12,10 +12,7 @@ import (
 func TestCoreLogReadBack(t *testing.T) {
 	c := newClusterOf(t, 3, Config{SnapshotCount: 1 << 20, MemoryLogEntries: 4}, true)
 	lead := c.waitLeader()
-	lagger := c.ids[0]
-	if lagger == lead {
-		lagger = c.ids[1]
-	}
+	lagger := c.follower(lead)
 	c.isolate(lagger)
 	for i := range 6 {
 		c.proposeN(lead, i*10, 10)
@@ -56,10 +53,7 @@ func TestCoreLogReadBack(t *testing.T) {
 func TestCoreLogReadBackFails(t *testing.T) {
 	c := newClusterOf(t, 3, Config{SnapshotCount: 1 << 20, MemoryLogEntries: 4}, true)
 	lead := c.waitLeader()
-	lagger := c.ids[0]
-	if lagger == lead {
-		lagger = c.ids[1]
-	}
+	lagger := c.follower(lead)
 	c.isolate(lagger)
 	c.proposeN(lead, 0, 30)
 	c.stores[lead].failReads = errors.New("disk on fire")
