@@ -109,6 +109,7 @@ func TestVersion(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	m := &fakeMember{metrics: server.Metrics{
 		MemberID: 0xabc, Leader: 7, Term: 4, LeaderChanges: 2, CommitIndex: 10, AppliedIndex: 9, ReadIndexRounds: 5,
+		LogEntriesRead: 6, LogReadFailures: 1,
 		DBSize: 1000, DBSizeInUse: 600, Quota: 2048, Keys: 3, Alarms: []string{"NOSPACE"},
 		WALSave: server.Histogram{Bounds: []float64{0.001, 0.01}, Cumulative: []uint64{1, 2}, Count: 3, Sum: 0.5},
 		Apply:   server.Histogram{Bounds: []float64{0.001}, Cumulative: []uint64{4}, Count: 4, Sum: 0.002},
@@ -125,6 +126,8 @@ func TestMetrics(t *testing.T) {
 		"etcd_server_proposals_committed_total 10",
 		"etcd_server_proposals_applied_total 9",
 		"concord_raft_read_index_rounds_total 5",
+		"concord_raft_log_entries_read_total 6",
+		"concord_raft_log_read_failures_total 1",
 		"etcd_mvcc_db_total_size_in_bytes 1000",
 		"etcd_mvcc_db_total_size_in_use_in_bytes 600",
 		"etcd_server_quota_backend_bytes 2048",

@@ -382,6 +382,12 @@ func (c *Core) Status() raft.Status { return c.rn.Status() }
 // BasicStatus returns raft's status without the progress map.
 func (c *Core) BasicStatus() raft.BasicStatus { return c.rn.BasicStatus() }
 
+// LogReads returns how many entries the log has read back from storage
+// (LogReader) and how many reads failed. Safe from any goroutine.
+func (c *Core) LogReads() (entries, failures uint64) {
+	return c.store.entriesRead.Load(), c.store.readFailures.Load()
+}
+
 // Applied returns the index of the last entry applied to the state machine.
 func (c *Core) Applied() uint64 { return c.applied }
 

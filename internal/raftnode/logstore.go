@@ -3,6 +3,7 @@ package raftnode
 import (
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -55,6 +56,9 @@ type logStore struct {
 	// wantSnapshot asks the Core for a snapshot now: raft wanted to send
 	// one and none could continue the log (Snapshot).
 	wantSnapshot bool
+	// entriesRead and readFailures count the reads from disk, for the
+	// metrics; read from any goroutine.
+	entriesRead, readFailures atomic.Uint64
 }
 
 func newLogStore(disk LogReader, log *slog.Logger) *logStore {
@@ -142,6 +146,7 @@ func (s *logStore) read(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 		}
 	}
 	if err != nil {
+		s.readFailures.Add(1)
 		s.log.Warn("raft log: cannot read entries back from storage; a member that needs them gets a snapshot",
 			"lo", lo, "hi", hi, "err", err)
 		if mf := s.memFirst(); mf > s.first {
@@ -150,6 +155,7 @@ func (s *logStore) read(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 		}
 		return nil, err
 	}
+	s.entriesRead.Add(uint64(len(ents)))
 	return ents, nil
 }
 

@@ -35,6 +35,9 @@ func TestCoreLogReadBack(t *testing.T) {
 	if c.stores[lead].reads == 0 {
 		t.Fatal("the leader read no entries back from storage")
 	}
+	if n, failed := c.cores[lead].LogReads(); n == 0 || failed != 0 {
+		t.Fatalf("LogReads = %d entries, %d failures; want some entries, no failures", n, failed)
+	}
 
 	// A restarted member boots with its whole log and trims it as it
 	// applies.
@@ -66,6 +69,9 @@ func TestCoreLogReadBackFails(t *testing.T) {
 	}
 	if c.stores[lead].reads == 0 {
 		t.Fatal("the leader did not try to read entries back")
+	}
+	if _, failed := c.cores[lead].LogReads(); failed == 0 {
+		t.Fatal("LogReads counted no failure")
 	}
 	if err := c.cores[lead].Err(); err != nil {
 		t.Fatalf("leader stopped: %v", err)

@@ -35,6 +35,10 @@ type Status struct {
 	ReadIndexRounds uint64
 	// DroppedMessages counts inbound messages dropped on a full queue.
 	DroppedMessages uint64
+	// LogEntriesRead counts entries read back from storage because the
+	// in-memory log no longer held them (to catch a member up);
+	// LogReadFailures counts such reads that failed.
+	LogEntriesRead, LogReadFailures uint64
 }
 
 func roleName(s raft.StateType) string {
@@ -354,6 +358,7 @@ func (n *Node) Status() Status {
 	s := *n.status.Load()
 	s.ReadIndexRounds = n.readRounds.Load()
 	s.DroppedMessages = n.dropped.Load()
+	s.LogEntriesRead, s.LogReadFailures = n.core.LogReads()
 	return s
 }
 

@@ -66,6 +66,8 @@ type Metrics struct {
 	ProposalsPending    int
 	ProposalsFailed     uint64 // proposals that ended in an error of the node (timeout, no leader, stopped)
 	ReadIndexRounds     uint64 // raft ReadIndex rounds started, each serving a batch of linearizable reads
+	LogEntriesRead      uint64 // raft entries read back from the WAL to catch a member up
+	LogReadFailures     uint64 // such reads that failed (the member is sent a snapshot instead)
 	Revision            int64
 	CompactRevision     int64
 	Keys                int
@@ -99,6 +101,8 @@ func (s *Server) Metrics() Metrics {
 		ProposalsPending: pending,
 		ProposalsFailed:  s.mt.proposalsFailed.Load(),
 		ReadIndexRounds:  st.ReadIndexRounds,
+		LogEntriesRead:   st.LogEntriesRead,
+		LogReadFailures:  st.LogReadFailures,
 		Revision:         store.Rev(),
 		CompactRevision:  store.CompactRev(),
 		Keys:             store.Len(),
