@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -241,4 +242,57 @@ func (c *Cluster) waitNewLeader(old int, oldID uint64, d time.Duration) int {
 		return false
 	})
 	return newLeader
+}
+
+// TestFollowerCatchUpFromWAL: a member keeps only its newest 5,000 applied
+// raft entries in memory (raftnode.Config.MemoryLogEntries). A follower
+// that missed more than that, while no snapshot was due, is caught up with
+// entries the leader reads back from its WAL, not with a snapshot.
+func TestFollowerCatchUpFromWAL(t *testing.T) {
+	const missed = 7000 // > 5,000 kept, plus the quarter trimmed at once
+	c := NewCluster(t, ClusterOptions{Size: 3, SnapshotCount: 100000})
+	et := c.Opts.ElectionTimeout
+	lead := c.WaitLeader(10 * et)
+	follower := (lead + 1) % len(c.Members)
+	c.Kill(follower)
+	putKeys(t, c.Client(lead), "missed/", missed)
+
+	c.Restart(follower)
+	waitConverged(t, c, 60*time.Second)
+	resp, err := c.Client(follower).Get(reqCtx(t), "missed/", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+	if err != nil {
+		t.Fatalf("count on %s: %v", c.Members[follower].Name, err)
+	}
+	if resp.Count != missed {
+		t.Fatalf("%s holds %d of the %d keys it missed", c.Members[follower].Name, resp.Count, missed)
+	}
+	if strings.Contains(c.Members[follower].RunLog(), "snapshot received") {
+		t.Fatalf("%s was sent a snapshot; want the log", c.Members[follower].Name)
+	}
+	code, body := httpGet(t, c.Members[lead].ClientAddr, "/metrics")
+	read := metricValue(body, "concord_raft_log_entries_read_total")
+	// The leader trims its memory in steps of a quarter of 5,000 entries,
+	// so it holds at most 6,250: at least 750 of the missed entries are
+	// older.
+	if code != 200 || read < 700 {
+		t.Fatalf("leader's concord_raft_log_entries_read_total = %v (GET /metrics %d); want at least the 750 missed entries older than its in-memory log", read, code)
+	}
+	if f := metricValue(body, "concord_raft_log_read_failures_total"); f != 0 {
+		t.Fatalf("leader's concord_raft_log_read_failures_total = %v", f)
+	}
+	t.Logf("the leader read %v entries back from its WAL", read)
+}
+
+// metricValue is the value of the unlabelled metric name in Prometheus
+// text, or -1 if it is absent.
+func metricValue(body, name string) float64 {
+	for _, l := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
 }
