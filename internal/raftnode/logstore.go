@@ -27,10 +27,11 @@ type LogReader interface {
 //
 // Without disk, mem holds the whole log, compacted only behind snapshots,
 // as before the split. With it, mem is trimmed to MemoryLogEntries behind
-// the applied index (Core.trimLog): between two snapshots a member would
-// otherwise keep in memory every entry since the last one, up to a quarter
-// of the state or 64 MiB (SnapshotLogRatio, SnapshotLogFloor), which
-// under writes of fresh keys was a quarter of its heap. Only applied
+// the applied index (trim, after every Ready): between two snapshots a
+// member would otherwise keep in memory every entry since the last one, up
+// to a quarter of the state or 64 MiB (SnapshotLogRatio,
+// SnapshotLogFloor), which after a million fresh keys was a fifth of its
+// heap. Only applied
 // entries leave mem: those are durable, and never overwritten, so what
 // disk returns for them is final. A read that fails reports ErrCompacted,
 // which makes raft send a snapshot instead, and moves first up to mem's
