@@ -66,6 +66,18 @@ func (s readBackStorage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error
 	return out, nil
 }
 
+// keepEntries returns, in a new slice, the entries of es whose index keep
+// accepts.
+func keepEntries(es []*raftpb.Entry, keep func(index uint64) bool) []*raftpb.Entry {
+	var out []*raftpb.Entry
+	for _, e := range es {
+		if keep(e.GetIndex()) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func (s *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -78,20 +90,9 @@ func (s *memStorage) Save(hs *raftpb.HardState, ents []*raftpb.Entry) error {
 	}
 	if len(ents) > 0 {
 		first := ents[0].GetIndex()
-		keep := s.ents[:0:0]
-		for _, e := range s.ents {
-			if e.GetIndex() < first {
-				keep = append(keep, e)
-			}
-		}
-		s.ents = append(keep, ents...)
-		logKeep := s.log[:0:0]
-		for _, e := range s.log {
-			if e.GetIndex() < first {
-				logKeep = append(logKeep, e)
-			}
-		}
-		s.log = append(logKeep, ents...)
+		below := func(i uint64) bool { return i < first }
+		s.ents = append(keepEntries(s.ents, below), ents...)
+		s.log = append(keepEntries(s.log, below), ents...)
 	}
 	return nil
 }
@@ -123,13 +124,7 @@ func (s *memStorage) MarkSnapshot(md *raftpb.SnapshotMetadata) error {
 	s.snapSaves++
 	s.snap = w
 	// Entries after the snapshot stay, as they would in a WAL.
-	var keep []*raftpb.Entry
-	for _, e := range s.ents {
-		if e.GetIndex() > idx {
-			keep = append(keep, e)
-		}
-	}
-	s.ents = keep
+	s.ents = keepEntries(s.ents, func(i uint64) bool { return i > idx })
 	return nil
 }
 
@@ -148,13 +143,7 @@ func (s *memStorage) Release(index uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.released = max(s.released, index)
-	keep := s.log[:0:0]
-	for _, e := range s.log {
-		if e.GetIndex() > index {
-			keep = append(keep, e)
-		}
-	}
-	s.log = keep
+	s.log = keepEntries(s.log, func(i uint64) bool { return i > index })
 	return nil
 }
 
