@@ -61,7 +61,8 @@ func newBenchCmd() *cobra.Command {
 		Use:   "bench",
 		Short: "Generate load with etcd benchmark's flags (put, range, txn-put, lease-keepalive, watch, watch-latency)",
 		Long: "Bench drives closed-loop load through clientv3: --conns gRPC connections,\n" +
-			"--clients goroutines spread round-robin over them, --total requests in all.\n" +
+			"each to one endpoint, the endpoints in turn (as etcd's tool does), --clients\n" +
+			"goroutines spread round-robin over them, --total requests in all.\n" +
 			"It prints total time, requests/s and latency percentiles (--format json for\n" +
 			"machines); a progress line goes to stderr when stderr is a terminal. The\n" +
 			"exit status is 1 when no request succeeded.",
@@ -355,16 +356,21 @@ func isTerminal(f *os.File) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
-// dialConns opens n clients (gRPC connections) to eps, each with the flags'
-// TLS and credentials; closeAll closes them.
+// dialConns opens n clients (gRPC connections), each with the flags' TLS
+// and credentials; closeAll closes them. Client i talks to eps[i mod
+// len(eps)] alone, as etcd's tool hands out its connections: a client given
+// every endpoint would open one connection per endpoint and balance its
+// calls over them, so --conns 10 against 3 members would be 30 connections,
+// each carrying a third of the calls with less batching per read and write,
+// on the tool's side and the members'.
 func dialConns(d *dialer, eps []string, n int) (clients []*clientv3.Client, closeAll func(), err error) {
 	closeAll = func() {
 		for _, c := range clients {
 			c.Close()
 		}
 	}
-	for range n {
-		c, err := d.dialTo(eps)
+	for _, ep := range connEndpoints(eps, n) {
+		c, err := d.dialTo([]string{ep})
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -372,6 +378,15 @@ func dialConns(d *dialer, eps []string, n int) (clients []*clientv3.Client, clos
 		clients = append(clients, c)
 	}
 	return clients, closeAll, nil
+}
+
+// connEndpoints returns the endpoint of each of n connections: eps in turn.
+func connEndpoints(eps []string, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = eps[i%len(eps)]
+	}
+	return out
 }
 
 func runBench(cmd *cobra.Command, f *benchFlags, name string, total int, params map[string]any,

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -117,6 +118,25 @@ func TestRangeOpOptions(t *testing.T) {
 			t.Errorf("range a %q %+v: end %q serializable %t count-only %t limit %d, want %q %t %t %d",
 				tt.end, o, op.RangeBytes(), op.IsSerializable(), op.IsCountOnly(), op.Limit(),
 				tt.end, tt.serializable, tt.countOnly, tt.limit)
+		}
+	}
+}
+
+func TestConnEndpoints(t *testing.T) {
+	tests := []struct {
+		eps  []string
+		n    int
+		want []string
+	}{
+		{[]string{"a"}, 3, []string{"a", "a", "a"}},
+		{[]string{"a", "b", "c"}, 1, []string{"a"}},
+		{[]string{"a", "b", "c"}, 3, []string{"a", "b", "c"}},
+		{[]string{"a", "b", "c"}, 10, []string{"a", "b", "c", "a", "b", "c", "a", "b", "c", "a"}},
+		{[]string{"a", "b"}, 5, []string{"a", "b", "a", "b", "a"}},
+	}
+	for _, tt := range tests {
+		if got := connEndpoints(tt.eps, tt.n); !slices.Equal(got, tt.want) {
+			t.Errorf("connEndpoints(%q, %d) = %q, want %q", tt.eps, tt.n, got, tt.want)
 		}
 	}
 }
