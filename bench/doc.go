@@ -5,8 +5,8 @@
 // 3.4.23, each as 1 and as 3 members on loopback, measures the machine's
 // ceilings (fsyncs/s of the data disk, alone and three at once as a
 // cluster's WALs are, and a no-op gRPC unary service at the same client and
-// connection counts) in the same run, and regenerates
-// docs/BENCHMARKS.md.
+// connection counts) in the same run, before the side-by-side tables and
+// again after them, and regenerates docs/BENCHMARKS.md.
 //
 // Issue 5's targets at scale are three sections of their own (scale.go,
 // scalepage.go), on a fresh 3-member cluster of every system each:

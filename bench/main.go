@@ -173,10 +173,15 @@ type env struct {
 	cells     map[string]*cell // key: members|system|workload|tool
 	fsync     map[int]*cell    // key: writers at once (fsyncWriters)
 	noop      map[string]*cell // key: ceiling shape
-	rss       map[string][]float64
-	notes     []string
-	goVersion string
-	commit    string
+	// fsyncAfter and noopAfter are the same ceilings measured again after
+	// the side-by-side tables, so that a machine that changed during the
+	// run (a shared disk or host) shows it on the page.
+	fsyncAfter map[int]*cell
+	noopAfter  map[string]*cell
+	rss        map[string][]float64
+	notes      []string
+	goVersion  string
+	commit     string
 
 	// The TLS and auth section (tlsauth.go): whether it runs, whether it
 	// runs alone (spliced into the existing page), Concord, its cells
@@ -337,7 +342,7 @@ func run(o options) error {
 	}
 	steps, units := 0, 0.0
 	if !e.sectionOnly {
-		ceilings := len(fsyncWriters) + 1 // the fsync probes and the no-op service
+		ceilings := 2 * (len(fsyncWriters) + 1) // the fsync probes and the no-op service, before and after the tables
 		steps = ceilings + len(o.Members)*(len(e.systems)+len(e.workloads)*len(tools))
 		units = float64(ceilings)*perCell + float64(len(o.Members)*len(e.systems))*(5+float64(len(e.workloads)*len(tools))*perCell)
 	}
@@ -410,7 +415,8 @@ func run(o options) error {
 		return err
 	}
 	if o.Raw != "" {
-		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync, "rss_mib": e.rss,
+		b, _ := json.MarshalIndent(map[string]any{"cells": e.cells, "noop": e.noop, "fsync": e.fsync,
+			"noop_after_tables": e.noopAfter, "fsync_after_tables": e.fsyncAfter, "rss_mib": e.rss,
 			"tls_auth": e.tlsCells, "range_big": e.bigCells, "range_big_loads": e.rangeLoads, "mem_1m": e.mem,
 			"failover": e.failover, "cores": runtime.NumCPU(), "clk_tck": clkTck(),
 			"cpu_per_request": cpuSummaries(e.cells, runtime.NumCPU())}, "", "  ")
@@ -461,25 +467,8 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 
 	// ---- ceilings ----
 	t0 := time.Now()
-	probeSecs := 2 * time.Second
-	if o.Smoke {
-		probeSecs = 500 * time.Millisecond
-	}
-	for _, w := range fsyncWriters {
-		p.step(perCell, "fsync probe (4 KiB write + fdatasync), %d file(s) at once, in %s", w, work)
-		c := &cell{Command: fmt.Sprintf("bench/fsync.go: fsyncProbe(<work dir>, %d, %v)", w, probeSecs)}
-		for range o.Runs {
-			s, err := fsyncProbe(work, w, probeSecs)
-			if err != nil {
-				return fmt.Errorf("bench: fsync probe: %w", err)
-			}
-			c.Runs = append(c.Runs, s)
-		}
-		e.fsync[w] = c
-		p.note("fsync, %d at once: %.0f/s each, p50 %.2f ms (median of %d)", w, c.rps().Med, c.p50(), len(c.Runs))
-	}
-	p.step(perCell, "no-op gRPC unary ceiling")
-	if err := e.measureNoop(ctx, self, probeSecs); err != nil {
+	var err error
+	if e.fsync, e.noop, err = e.measureCeilings(ctx, p, self, work, perCell, ""); err != nil {
 		return err
 	}
 	e.phases = append(e.phases, phase{"machine ceilings", time.Since(t0)})
@@ -540,7 +529,41 @@ func (e *env) measureSystems(ctx context.Context, p *progress, self, work string
 		}
 		e.phases = append(e.phases, phase{fmt.Sprintf("%d-member tables", n), time.Since(t0)})
 	}
+	t0 = time.Now()
+	if e.fsyncAfter, e.noopAfter, err = e.measureCeilings(ctx, p, self, work, perCell, " again, after the tables"); err != nil {
+		return err
+	}
+	e.phases = append(e.phases, phase{"machine ceilings again", time.Since(t0)})
 	return nil
+}
+
+// measureCeilings runs the fsync probes and the no-op gRPC service, each
+// o.Runs times; when says which time it is, for the progress line.
+func (e *env) measureCeilings(ctx context.Context, p *progress, self, work string, perCell float64, when string) (map[int]*cell, map[string]*cell, error) {
+	probeSecs := 2 * time.Second
+	if e.opts.Smoke {
+		probeSecs = 500 * time.Millisecond
+	}
+	fsync := map[int]*cell{}
+	for _, w := range fsyncWriters {
+		p.step(perCell, "fsync probe (4 KiB write + fdatasync), %d file(s) at once, in %s%s", w, work, when)
+		c := &cell{Command: fmt.Sprintf("bench/fsync.go: fsyncProbe(<work dir>, %d, %v)", w, probeSecs)}
+		for range e.opts.Runs {
+			s, err := fsyncProbe(work, w, probeSecs)
+			if err != nil {
+				return nil, nil, fmt.Errorf("bench: fsync probe: %w", err)
+			}
+			c.Runs = append(c.Runs, s)
+		}
+		fsync[w] = c
+		p.note("fsync, %d at once: %.0f/s each, p50 %.2f ms (median of %d)", w, c.rps().Med, c.p50(), len(c.Runs))
+	}
+	p.step(perCell, "no-op gRPC unary ceiling%s", when)
+	noop, err := e.measureNoop(ctx, self, probeSecs)
+	if err != nil {
+		return nil, nil, err
+	}
+	return fsync, noop, nil
 }
 
 func firstOf(s string) string {
@@ -743,19 +766,19 @@ func (e *env) template(t toolKind, w workload) string {
 
 // measureNoop starts the no-op server as a child process and loads it at each
 // workload shape, opts.Runs times.
-func (e *env) measureNoop(ctx context.Context, self string, d time.Duration) error {
+func (e *env) measureNoop(ctx context.Context, self string, d time.Duration) (map[string]*cell, error) {
 	srv := exec.Command(self, "noop-server")
 	srv.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stdin, err := srv.StdinPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := srv.Start(); err != nil {
-		return err
+		return nil, err
 	}
 	defer func() {
 		stdin.Close()
@@ -764,9 +787,10 @@ func (e *env) measureNoop(ctx context.Context, self string, d time.Duration) err
 	}()
 	addr, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
-		return fmt.Errorf("bench: no-op server: %w", err)
+		return nil, fmt.Errorf("bench: no-op server: %w", err)
 	}
 	addr = strings.TrimSpace(addr)
+	noop := map[string]*cell{}
 	for _, shape := range []string{ceil1, ceil100} {
 		conns, clients, _ := strings.Cut(shape, "/")
 		args := []string{"noop-load", "--addr", addr, "--conns", conns, "--clients", clients,
@@ -778,15 +802,15 @@ func (e *env) measureNoop(ctx context.Context, self string, d time.Duration) err
 			out, errOut, err := runCmd(cctx, self, args, "")
 			cancel()
 			if err != nil {
-				return fmt.Errorf("bench: no-op load: %w: %s", err, errOut)
+				return nil, fmt.Errorf("bench: no-op load: %w: %s", err, errOut)
 			}
 			var s sample
 			if err := json.Unmarshal(out, &s); err != nil {
-				return fmt.Errorf("bench: no-op load output: %w", err)
+				return nil, fmt.Errorf("bench: no-op load output: %w", err)
 			}
 			c.Runs = append(c.Runs, s)
 		}
-		e.noop[shape] = c
+		noop[shape] = c
 	}
-	return nil
+	return noop, nil
 }

@@ -23,8 +23,9 @@ func TestRenderPage(t *testing.T) {
 		noop:      map[string]*cell{ceil1: {Runs: []sample{{RPS: 10000}}}, ceil100: {Runs: []sample{{RPS: 50000}}}},
 		fsync: map[int]*cell{1: {Runs: []sample{{RPS: 1000, P50: 0.9, P99: 1.5}, {RPS: 1200, P50: 0.8, P99: 1.4}, {RPS: 1100, P50: 0.85, P99: 1.45}}},
 			3: {Runs: []sample{{RPS: 700, P50: 1.4, P99: 2.5}}}},
-		rss:    map[string][]float64{"3|concord": {40, 41, 42}},
-		phases: []phase{{"build", 9400 * time.Millisecond}, {"3-member tables", 61 * time.Second}},
+		fsyncAfter: map[int]*cell{1: {Runs: []sample{{RPS: 500, P50: 1.9, P99: 3.5}}}},
+		rss:        map[string][]float64{"3|concord": {40, 41, 42}},
+		phases:     []phase{{"build", 9400 * time.Millisecond}, {"3-member tables", 61 * time.Second}},
 	}
 	for _, n := range []int{1, 3} {
 		for _, t := range []toolKind{toolEtcd, toolConcord} {
@@ -35,8 +36,10 @@ func TestRenderPage(t *testing.T) {
 	}
 	page := renderPage(e)
 	for _, want := range []string{
-		"# Benchmarks", "## Machine ceilings", "| data disk: 4 KiB write + fdatasync, per second | 1100 | 1000–1200 | 0.85 / 1.45 |",
-		"| data disk: the same in 3 files at once (a cluster's WALs on one disk), per second per file | 700 | 700–700 | 1.40 / 2.50 |",
+		"# Benchmarks", "## Machine ceilings",
+		"| data disk: 4 KiB write + fdatasync, per second | 1100 | 1000–1200 | 0.85 / 1.45 | 500 | 500–500 | 1.90 / 3.50 |",
+		"| data disk: the same in 3 files at once (a cluster's WALs on one disk), per second per file | 700 | 700–700 | 1.40 / 2.50 | not measured | | |",
+		"| no-op gRPC unary (264 B request), 1 conns / 1 clients, calls/s | 10000 | 10000–10000 |",
 		"## Results, 3 members", "## Results, 1 member", "| 2000 (1800–2200) |", "| 2.00× |", "| failed |",
 		"## Concord against the no-op gRPC ceiling", "| 20.0% |", "40, 41, 42",
 		"concord bench --format json --endpoints <endpoints> --target-leader --conns 1 --clients 1 put --key-size 8 --val-size 256 --total <N>",

@@ -259,8 +259,17 @@ func renderPage(e *env) string {
 
 	p("## Machine ceilings (same run)")
 	p("")
-	p("| ceiling | median | min–max | p50 / p99 ms |")
-	p("|---|---:|---:|---:|")
+	p("Measured before the side-by-side tables, which use these figures, and again after them: a shared disk or host that changed while the tables ran shows in the difference.")
+	p("")
+	p("| ceiling | median | min–max | p50 / p99 ms | after the tables: median | min–max | p50 / p99 ms |")
+	p("|---|---:|---:|---:|---:|---:|---:|")
+	after := func(c *cell) string {
+		if c == nil || !c.ok() {
+			return "not measured | |"
+		}
+		r := c.rps()
+		return fmt.Sprintf("%.0f | %.0f–%.0f | %s", r.Med, r.Min, r.Max, fmtLat(c))
+	}
 	for _, w := range fsyncWriters {
 		c := e.fsync[w]
 		if c == nil || !c.ok() {
@@ -271,7 +280,7 @@ func renderPage(e *env) string {
 		if w > 1 {
 			what = fmt.Sprintf("data disk: the same in %d files at once (a cluster's WALs on one disk), per second per file", w)
 		}
-		p("| %s | %.0f | %.0f–%.0f | %s |", what, f.Med, f.Min, f.Max, fmtLat(c))
+		p("| %s | %.0f | %.0f–%.0f | %s | %s |", what, f.Med, f.Min, f.Max, fmtLat(c), after(e.fsyncAfter[w]))
 	}
 	for _, shape := range []string{ceil1, ceil100} {
 		c := e.noop[shape]
@@ -280,7 +289,7 @@ func renderPage(e *env) string {
 			continue
 		}
 		r := c.rps()
-		p("| no-op gRPC unary (264 B request), %s conns / %s clients, calls/s | %.0f | %.0f–%.0f | %s |", conns, clients, r.Med, r.Min, r.Max, fmtLat(c))
+		p("| no-op gRPC unary (264 B request), %s conns / %s clients, calls/s | %.0f | %.0f–%.0f | %s | %s |", conns, clients, r.Med, r.Min, r.Max, fmtLat(c), after(e.noopAfter[shape]))
 	}
 	p("")
 
