@@ -518,13 +518,14 @@ func TestMaintenanceEtcdCommandLine(t *testing.T) {
 // write load with pass/fail criteria) against a 3-member cluster.
 //
 // etcdctl fails the run when its slowest write took over 0.5 s. That one
-// criterion is the machine's tail, not the cluster's: on this project's
-// shared virtual machines a single fdatasync has been seen to take ten times
-// its median within minutes (docs/BENCHMARKS.md, the ceilings measured
-// before and after the tables). So a run whose only failed criterion is
-// that one, with the slowest write under checkPerfSlowestBound, is logged
-// and passes; throughput, stddev, errors and the run's completion still
-// decide.
+// criterion, a single write of about 9,000, measures the machine's tail as
+// much as the cluster: on this project's shared virtual machines the disk's
+// fsync rate and the no-op gRPC ceiling have both halved within ten minutes
+// (docs/BENCHMARKS.md, the ceilings measured before and after the tables),
+// and one CI run failed on a 0.61 s write with throughput and stddev
+// passing. So a run whose only failed criterion is that one, with the
+// slowest write under checkPerfSlowestBound, is logged and passes;
+// throughput, stddev, errors and the run's completion still decide.
 func TestMaintenanceCheckPerf(t *testing.T) {
 	if !haveEtcdctl() {
 		t.Skip("etcdctl is not on PATH")
