@@ -82,8 +82,11 @@
 //	4      n    raftpb.Message, protobuf binary encoding
 //
 // A frame whose length is 0 or over the cap, a message that does not decode,
-// or one whose From/To differ from the handshake's ends the stream (the
-// receiver closes it). A peer that opens a new message stream replaces its
+// one whose To is not the acceptor, or one whose From is not the dialer ends
+// the stream (the receiver closes it). The exception is the From of the
+// messages raft relays to its leader unchanged (MsgProp, MsgReadIndex,
+// MsgTransferLeader): a follower that was the leader a moment ago passes on
+// what other members had sent it, under their ids. A peer that opens a new message stream replaces its
 // previous one, which the receiver closes.
 //
 // A request hello names no member: from and to may be 0, and a cluster id

@@ -154,11 +154,26 @@ func (t *Transport) readMessages(conn net.Conn, from uint64) error {
 		if cap(buf) > maxKeptFrameBuffer {
 			buf = nil
 		}
-		if m.GetFrom() != from || m.GetTo() != t.cfg.ID {
-			return fmt.Errorf("%w: message %d->%d on stream %d->%d", ErrBadFrame, m.GetFrom(), m.GetTo(), from, t.cfg.ID)
+		if (m.GetFrom() != from && !relayed(m.GetType())) || m.GetTo() != t.cfg.ID {
+			return fmt.Errorf("%w: %s %d->%d on stream %d->%d", ErrBadFrame, m.GetType(), m.GetFrom(), m.GetTo(), from, t.cfg.ID)
 		}
 		t.h.Process(m)
 	}
+}
+
+// relayed reports whether raft passes messages of type typ on to its leader
+// as they are, keeping the From of the member that sent them first: a
+// follower forwards proposals, read-index requests and leadership transfers
+// (stepFollower), including those another member had forwarded to it while
+// it was the leader. Such a message arrives on the relaying member's stream
+// with another member's From, and must be delivered: refusing it closes
+// the stream, losing the proposal and whatever was queued behind it.
+func relayed(typ raftpb.MessageType) bool {
+	switch typ {
+	case raftpb.MsgProp, raftpb.MsgReadIndex, raftpb.MsgTransferLeader:
+		return true
+	}
+	return false
 }
 
 // readFrame reads one length-prefixed message. buf is reused when it is big

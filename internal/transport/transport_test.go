@@ -234,6 +234,49 @@ func TestThreeMembersExchangeInOrder(t *testing.T) {
 
 // TestBatching queues messages before the stream is up, so the writer finds
 // them all waiting and must write them in few batches, in order.
+// TestRelayedMessagesKeepTheirSender: raft on a follower passes proposals,
+// read-index requests and leadership transfers on to its leader under the
+// id of the member that sent them first (a member that has just stepped
+// down relays what others had sent it as the leader). They arrive on the
+// relaying member's stream with another From and must be delivered without
+// breaking the stream; any other message with a foreign From still ends it.
+func TestRelayedMessagesKeepTheirSender(t *testing.T) {
+	a, b := startMember(t, 1), startMember(t, 2)
+	connect(a, b)
+	a.tr.Send([]*raftpb.Message{msg(raftpb.MsgHeartbeat, 1, 2, 0)})
+	b.rec.next(t)
+	up := a.tr.ActiveSince(2)
+
+	// As raft's stepFollower sends them: To is the leader, From and the
+	// zero Term are the first sender's.
+	relayed := func(typ raftpb.MessageType, data string) *raftpb.Message {
+		m := &raftpb.Message{Type: typ.Enum(), From: proto.Uint64(3), To: proto.Uint64(2)}
+		if data != "" {
+			m.Entries = []*raftpb.Entry{{Data: []byte(data)}}
+		}
+		return m
+	}
+	want := []*raftpb.Message{
+		relayed(raftpb.MsgProp, "put k v"),
+		relayed(raftpb.MsgReadIndex, "read ctx"),
+		relayed(raftpb.MsgTransferLeader, ""),
+		msg(raftpb.MsgHeartbeat, 1, 2, 1),
+	}
+	a.tr.Send(want)
+	for _, w := range want {
+		if got := b.rec.next(t); !proto.Equal(got, w) {
+			t.Fatalf("got %v, want %v", got, w)
+		}
+	}
+	if got := a.tr.ActiveSince(2); !got.Equal(up) {
+		t.Errorf("the stream came up again at %v (first up at %v): a relayed message broke it", got, up)
+	}
+
+	a.tr.Send([]*raftpb.Message{appMsg(3, 2, 5, []byte("x"))})
+	a.logs.waitFor(t, "message stream broke")
+	b.rec.expectNoMessage(t)
+}
+
 func TestBatching(t *testing.T) {
 	const n = 10000
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

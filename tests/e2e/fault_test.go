@@ -217,6 +217,50 @@ func TestFaultOneWayCut(t *testing.T) {
 	c.WaitLeader(20 * c.Opts.ElectionTimeout)
 }
 
+// TestFaultRelayedProposal: a proposal that a follower forwarded to the
+// leader, and that reaches it only after it has handed leadership on, is
+// relayed by raft to the new leader under the follower's id. The new
+// leader must take it from the old leader's stream: the Put succeeds and
+// no stream breaks. (Before, the receiver refused a message whose From was
+// not its stream's member; it closed the old leader's stream, the proposal
+// was lost, and the client's Put timed out.)
+func TestFaultRelayedProposal(t *testing.T) {
+	c := faultCluster(t)
+	old := c.WaitLeader(10 * c.Opts.ElectionTimeout)
+	proposer, next := (old+1)%3, (old+2)%3
+	link := c.Members[proposer].Name + "->" + c.Members[old].Name
+	id := installFault(t, c, "delay", "--type", "MsgProp", "--duration", "1m", link, "1s")
+
+	put := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		defer cancel()
+		_, err := c.Client(proposer).Put(ctx, "relayed/k", "v")
+		put <- err
+	}()
+	// The proposal is held on its way to the old leader while leadership
+	// moves on.
+	if !pollUntil(5*time.Second, func() bool { _, fired := listRow(t, c, id); return fired > 0 }) {
+		t.Fatalf("rule %s never held a MsgProp on %s", id, link)
+	}
+	if _, err := c.Client(old).MoveLeader(reqCtx(t), c.MemberID(next)); err != nil {
+		t.Fatalf("MoveLeader from %s to %s: %v", c.Members[old].Name, c.Members[next].Name, err)
+	}
+	if err := <-put; err != nil {
+		t.Fatalf("Put through %s, its proposal relayed by %s to the new leader %s: %v",
+			c.Members[proposer].Name, c.Members[old].Name, c.Members[next].Name, err)
+	}
+	concordCLIOK(t, c, "fault", "heal", id)
+	if resp, err := c.Client(next).Get(reqCtx(t), "relayed/k"); err != nil || len(resp.Kvs) != 1 || string(resp.Kvs[0].Value) != "v" {
+		t.Errorf("Get(relayed/k) from the new leader = %v, %v; want v", resp, err)
+	}
+	for _, m := range c.Members {
+		if strings.Contains(m.Log(), "inbound stream ended") {
+			t.Errorf("%s ended a peer's inbound stream:\n%s", m.Name, m.Log())
+		}
+	}
+}
+
 // TestFaultPauseLeader freezes the leader's raft loop for about two
 // election timeouts: the others elect a new leader and commit without it,
 // and when the pause ends it comes back as a follower and catches up.
