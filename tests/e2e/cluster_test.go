@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -43,10 +45,14 @@ func concordBin(t testing.TB) string {
 	return binPath
 }
 
-// freePorts returns n distinct free TCP ports on 127.0.0.1. All listeners are
-// held open until every port is chosen, so the n ports differ; another
-// process could still grab one before the member binds it, which is the
-// accepted race of this technique.
+// freePorts returns n distinct TCP ports on 127.0.0.1 that are free now.
+// They are picked at random below the kernel's ephemeral range when it is
+// known: a member restarted on its port must find it free, and a port of
+// that range can meanwhile become the local end of any outgoing connection
+// on the machine (bind then fails with "address already in use"; seen with
+// e2e runs in parallel). All listeners are held open until every port is
+// chosen, so the n ports differ; another test process could still take one
+// before the member binds it, the accepted race of this technique.
 func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
@@ -55,16 +61,45 @@ func freePorts(t testing.TB, n int) []int {
 			ln.Close()
 		}
 	}()
+	lo, hi := portsBelowEphemeral()
 	ports := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for len(ports) < n {
+		addr := "127.0.0.1:0"
+		if hi > lo {
+			addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(lo+rand.IntN(hi-lo)))
+		}
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
+			if addr != "127.0.0.1:0" && errors.Is(err, syscall.EADDRINUSE) {
+				continue // taken: draw again
+			}
 			t.Fatalf("allocating a port: %v", err)
 		}
 		lns = append(lns, ln)
 		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
 	}
 	return ports
+}
+
+// portsBelowEphemeral returns the range [lo, hi) freePorts draws from: up
+// to the start of Linux's ephemeral range, from 10000 (clear of the
+// well-known and registered service ports most likely to be in use here,
+// such as etcd's 2379). It is empty when the ephemeral range is unknown or
+// leaves too little room, and freePorts then asks the kernel for any port.
+func portsBelowEphemeral() (lo, hi int) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	start, err := strconv.Atoi(f[0])
+	if err != nil || start < 10000+1000 {
+		return 0, 0
+	}
+	return 10000, start
 }
 
 // memberLog collects everything a member wrote to stderr across all its
