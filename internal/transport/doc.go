@@ -86,8 +86,8 @@
 // the stream (the receiver closes it). The exception is the From of the
 // messages raft relays to its leader unchanged (MsgProp, MsgReadIndex,
 // MsgTransferLeader): a follower that was the leader a moment ago passes on
-// what other members had sent it, under their ids. A peer that opens a new message stream replaces its
-// previous one, which the receiver closes.
+// what other members had sent it, under their ids. A peer that opens a new
+// message stream replaces its previous one, which the receiver closes.
 //
 // A request hello names no member: from and to may be 0, and a cluster id
 // of 0 is accepted by any cluster (a joining member does not know it yet).
