@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -335,6 +336,7 @@ func NewCluster(t *testing.T, opts ClusterOptions) *Cluster {
 func (c *Cluster) launch(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
+			t.Logf("==== the members' last warnings and errors, in time order ====\n%s", c.warnings(40))
 			for _, m := range c.Members {
 				t.Logf("==== stderr of member %s, all runs (full log %s, kept with go test -artifacts) ====\n%s", m.Name, m.LogPath, tail(m.Log(), 200))
 			}
@@ -367,6 +369,35 @@ func (c *Cluster) launch(t *testing.T) {
 }
 
 // tail returns the last n lines of s.
+// warnings returns the last n warning and error lines of all members'
+// logs, merged in time order, each prefixed with its member's name. A
+// failure most often turns on one of them, and they come first in the
+// output: a tracker that keeps only the head and the tail of a long output
+// keeps them (the full logs after them can run to hundreds of lines).
+func (c *Cluster) warnings(n int) string {
+	type line struct{ at, text string }
+	var all []line
+	for _, m := range c.Members {
+		for l := range strings.Lines(m.Log()) {
+			if !strings.Contains(l, " level=WARN ") && !strings.Contains(l, " level=ERROR ") && !strings.HasPrefix(l, "panic: ") {
+				continue
+			}
+			at, _, _ := strings.Cut(strings.TrimPrefix(l, "time="), " ")
+			all = append(all, line{at, m.Name + ": " + l})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b line) int { return strings.Compare(a.at, b.at) })
+	var b strings.Builder
+	if len(all) > n {
+		fmt.Fprintf(&b, "[... %d earlier lines ...]\n", len(all)-n)
+		all = all[len(all)-n:]
+	}
+	for _, l := range all {
+		b.WriteString(l.text)
+	}
+	return b.String()
+}
+
 func tail(s string, n int) string {
 	lines := strings.SplitAfter(s, "\n")
 	if len(lines) <= n {
