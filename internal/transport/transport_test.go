@@ -232,8 +232,6 @@ func TestThreeMembersExchangeInOrder(t *testing.T) {
 	exchange(t, 1000, a, b, c)
 }
 
-// TestBatching queues messages before the stream is up, so the writer finds
-// them all waiting and must write them in few batches, in order.
 // TestRelayedMessagesKeepTheirSender: raft on a follower passes proposals,
 // read-index requests and leadership transfers on to its leader under the
 // id of the member that sent them first (a member that has just stepped
@@ -277,6 +275,8 @@ func TestRelayedMessagesKeepTheirSender(t *testing.T) {
 	b.rec.expectNoMessage(t)
 }
 
+// TestBatching queues messages before the stream is up, so the writer finds
+// them all waiting and must write them in few batches, in order.
 func TestBatching(t *testing.T) {
 	const n = 10000
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

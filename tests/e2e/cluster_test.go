@@ -368,7 +368,6 @@ func (c *Cluster) launch(t *testing.T) {
 	c.all = all
 }
 
-// tail returns the last n lines of s.
 // warnings returns the last n warning and error lines of all members'
 // logs, merged in time order, each prefixed with its member's name. A
 // failure most often turns on one of them, and they come first in the
@@ -398,6 +397,7 @@ func (c *Cluster) warnings(n int) string {
 	return b.String()
 }
 
+// tail returns the last n lines of s.
 func tail(s string, n int) string {
 	lines := strings.SplitAfter(s, "\n")
 	if len(lines) <= n {
