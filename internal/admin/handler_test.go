@@ -111,7 +111,7 @@ func TestMetrics(t *testing.T) {
 		MemberID: 0xabc, Leader: 7, Term: 4, LeaderChanges: 2, CommitIndex: 10, AppliedIndex: 9, ReadIndexRounds: 5,
 		LogEntriesRead: 6, LogReadFailures: 1,
 		DBSize: 1000, DBSizeInUse: 600, Quota: 2048, Keys: 3, Alarms: []string{"NOSPACE"},
-		WALSave: server.Histogram{Bounds: []float64{0.001, 0.01}, Cumulative: []uint64{1, 2}, Count: 3, Sum: 0.5},
+		WALSync: server.Histogram{Bounds: []float64{0.001, 0.01}, Cumulative: []uint64{1, 2}, Count: 3, Sum: 0.5},
 		Apply:   server.Histogram{Bounds: []float64{0.001}, Cumulative: []uint64{4}, Count: 4, Sum: 0.002},
 	}}
 	code, body := get(t, newHandler(t, m), "/metrics")

@@ -22,7 +22,7 @@ type metric struct {
 type collector struct {
 	member   Member
 	scalars  []metric
-	walSave  *prometheus.Desc
+	walSync  *prometheus.Desc
 	apply    *prometheus.Desc
 	alarms   *prometheus.Desc
 	serverID *prometheus.Desc
@@ -75,7 +75,7 @@ func newCollector(m Member) *collector {
 			{d("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in the store."), prometheus.GaugeValue,
 				func(m *server.Metrics) float64 { return float64(m.CompactRevision) }},
 		},
-		walSave: d("etcd_disk_wal_fsync_duration_seconds", "The latency distributions of durable WAL appends (write + fdatasync) called by the raft loop."),
+		walSync: d("etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL: the fdatasync of each batch the raft loop appends."),
 		apply:   d("etcd_server_apply_duration_seconds", "The latency distributions of applying one committed entry."),
 		alarms: prometheus.NewDesc("concord_alarms_active", "The number of members with an active alarm of each type.",
 			[]string{"alarm"}, nil),
@@ -89,7 +89,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, s := range c.scalars {
 		ch <- s.desc
 	}
-	ch <- c.walSave
+	ch <- c.walSync
 	ch <- c.apply
 	ch <- c.alarms
 	ch <- c.serverID
@@ -101,7 +101,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range c.scalars {
 		ch <- prometheus.MustNewConstMetric(s.desc, s.kind, s.value(&m))
 	}
-	ch <- histogram(c.walSave, m.WALSave)
+	ch <- histogram(c.walSync, m.WALSync)
 	ch <- histogram(c.apply, m.Apply)
 	counts := map[string]int{}
 	for _, a := range m.Alarms {

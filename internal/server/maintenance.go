@@ -190,7 +190,7 @@ type maintState struct {
 	// then disarmed while the store is still too full for such a write.
 	refusedCost atomic.Int64
 	defragMu    sync.Mutex
-	walSave     durationHistogram
+	walSync     durationHistogram
 	apply       durationHistogram
 }
 
@@ -357,7 +357,7 @@ func (s *Server) IsLeader() bool {
 // startMaintenance wires the metric hooks and starts the maintenance loop;
 // Start calls it before the raft node exists.
 func (s *Server) startMaintenance() {
-	s.storage.observeSave = s.mt.walSave.observe
+	s.storage.observeSync = s.mt.walSync.observe
 	s.bg.Add(1)
 	go s.maintenanceLoop()
 }

@@ -75,9 +75,9 @@ type Metrics struct {
 	DBSizeInUse         int64
 	Quota               int64 // 0: no quota
 	Alarms              []string
-	// WALSave times each durable append to the WAL (write + fdatasync when
-	// raft asks for one): etcd's wal_fsync_duration.
-	WALSave Histogram
+	// WALSync times the fdatasync of each WAL batch, the syncs raft's
+	// writes wait for: etcd's wal_fsync_duration.
+	WALSync Histogram
 	// Apply times the application of each committed entry.
 	Apply Histogram
 }
@@ -109,7 +109,7 @@ func (s *Server) Metrics() Metrics {
 		DBSize:           s.dbSize(),
 		DBSizeInUse:      store.Size(),
 		Quota:            s.QuotaBytes(),
-		WALSave:          s.mt.walSave.snapshot(),
+		WALSync:          s.mt.walSync.snapshot(),
 		Apply:            s.mt.apply.snapshot(),
 	}
 	for _, a := range s.applier.Alarms() {

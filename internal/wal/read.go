@@ -96,6 +96,7 @@ func Open(cfg Config, from SnapshotMark) (*WAL, *ReadResult, error) {
 		logger:    cfg.Logger,
 		noSync:    cfg.UnsafeNoSync,
 		zeroAhead: cfg.ZeroAhead,
+		onSync:    cfg.OnSync,
 		zeroEnd:   int64(len(data)),
 		metadata:  r.metadata,
 		segs:      segs,

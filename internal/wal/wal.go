@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3/raftpb"
@@ -81,6 +82,14 @@ type Config struct {
 	// an append's fdatasync flushes data only (zero.go). Zero turns it off.
 	// Ignored with UnsafeNoSync.
 	ZeroAhead int64
+	// OnSync, when set, is called with the duration of each batch's
+	// fdatasync (Save, SaveSnapshotMark), on the caller's goroutine after
+	// the sync returned without error. A Save that writes nothing (a
+	// commit-only hard state) makes no call, nor do the syncs of segment
+	// creation, rollover, repair and zero-ahead: it times the syncs a
+	// caller waits for, which is what etcd's wal_fsync_duration_seconds
+	// times.
+	OnSync func(time.Duration)
 }
 
 // DefaultZeroAhead is the ZeroAhead every Concord member's WAL uses.
@@ -145,6 +154,7 @@ type WAL struct {
 	segSize int64
 	logger  *slog.Logger
 	noSync  bool // Config.UnsafeNoSync
+	onSync  func(time.Duration)
 
 	metadata []byte
 
@@ -225,6 +235,7 @@ func Create(cfg Config, metadata []byte) (*WAL, error) {
 		logger:    cfg.Logger,
 		noSync:    cfg.UnsafeNoSync,
 		zeroAhead: cfg.ZeroAhead,
+		onSync:    cfg.OnSync,
 		metadata:  slices.Clone(metadata),
 		nextBatch: 1,
 	}
@@ -454,9 +465,13 @@ func (w *WAL) writeLocked(buf []byte) error {
 		w.nextBatch++
 		return nil
 	}
+	start := time.Now()
 	if err := w.f.SyncData(); err != nil {
 		w.err = fmt.Errorf("wal: sync %s: %w", w.segs[len(w.segs)-1].name, err)
 		return w.err
+	}
+	if w.onSync != nil {
+		w.onSync(time.Since(start))
 	}
 	w.off += int64(len(buf))
 	w.nextBatch++

@@ -3,7 +3,9 @@ package wal
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3/raftpb"
@@ -395,5 +397,59 @@ func TestCommitOnlySaveWritesNothing(t *testing.T) {
 	defer mustClose(t, w)
 	if got, want := hsString(rr.HardState), hsString(hardstate(2, 1, 3)); got != want {
 		t.Fatalf("hard state = %s, want %s", got, want)
+	}
+}
+
+// TestOnSyncTimesBatchSyncsOnly checks that Config.OnSync sees the
+// fdatasync of every batch a caller waits for (Save with entries or a new
+// term or vote, SaveSnapshotMark, after reopening too) and nothing else: not
+// a commit-only Save, which writes nothing, and not the syncs of segment
+// creation and rollover.
+func TestOnSyncTimesBatchSyncsOnly(t *testing.T) {
+	for _, noSync := range []bool{false, true} {
+		fs := vfs.NewMem()
+		var calls int
+		cfg := testConfig(fs, 4<<10)
+		cfg.UnsafeNoSync = noSync
+		cfg.OnSync = func(d time.Duration) {
+			if d < 0 {
+				t.Errorf("OnSync(%v)", d)
+			}
+			calls++
+		}
+		want := func(n int) {
+			t.Helper()
+			if noSync {
+				n = 0 // nothing is synced, so nothing is timed
+			}
+			if calls != n {
+				t.Fatalf("noSync=%v: OnSync called %d times, want %d", noSync, calls, n)
+			}
+		}
+		w := mustCreate(t, cfg, "id")
+		want(0)
+		mustSave(t, w, hardstate(2, 1, 0), ents(1, 3, 2))
+		want(1)
+		mustSave(t, w, hardstate(2, 1, 3), nil) // commit-only: no write
+		want(1)
+		mustSave(t, w, hardstate(3, 0, 3), nil) // a new term must be durable
+		want(2)
+		// Enough batches to roll over to new segments: one sync per batch.
+		for i := uint64(4); i < 40; i++ {
+			mustSave(t, w, nil, []*raftpb.Entry{ent(i, 3, strings.Repeat("x", 300))})
+		}
+		if n := len(segmentFiles(t, fs, testDir)); n < 2 {
+			t.Fatalf("%d segments, want a rollover", n)
+		}
+		want(38)
+		if err := w.SaveSnapshotMark(SnapshotMark{Index: 10, Term: 3}); err != nil {
+			t.Fatal(err)
+		}
+		want(39)
+		mustClose(t, w)
+		w, _ = mustOpen(t, cfg, SnapshotMark{Index: 10, Term: 3})
+		mustSave(t, w, nil, ents(40, 40, 3))
+		want(40)
+		mustClose(t, w)
 	}
 }
