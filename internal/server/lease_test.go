@@ -194,6 +194,47 @@ func TestLeaseRenewMany(t *testing.T) {
 	}
 }
 
+// TestLeaseRenewManyFindsLeasesAfterLinearize: a lease the Lessor does not
+// know yet (granted through the log but not applied here when the batch
+// arrives) is looked for again after a linearize, and its answer goes to
+// every position that asked for it, the rest of the batch untouched.
+func TestLeaseRenewManyFindsLeasesAfterLinearize(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1000, 0)}
+	s := leaseServer(t, vfs.NewMem(), clock)
+	ctx := context.Background()
+	for _, g := range []struct{ id, ttl int64 }{{10, 5}, {11, 30}, {20, 7}} {
+		if _, _, err := s.LeaseGrant(ctx, g.id, g.ttl); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k := s.leases()
+	// Lease 20 is in the table; make the Lessor forget it, as if its
+	// grant had not been applied yet, and apply it during the linearize.
+	k.mu.Lock()
+	k.lessor.Revoked(20)
+	k.mu.Unlock()
+	rounds := 0
+	k.relinearize = func(ctx context.Context) error {
+		rounds++
+		k.mu.Lock()
+		k.lessor.Granted(clock.Now(), 20, 7)
+		k.mu.Unlock()
+		return s.linearize(ctx)
+	}
+	ids := []int64{10, 20, 99, 20, 11}
+	ttls, _, err := s.LeaseRenewMany(ctx, ids)
+	if want := []int64{5, 7, 0, 7, 30}; err != nil || !slices.Equal(ttls, want) {
+		t.Fatalf("LeaseRenewMany(%v) = %v, %v; want %v", ids, ttls, err, want)
+	}
+	if rounds != 1 {
+		t.Errorf("%d linearizes, want 1", rounds)
+	}
+	// A batch the Lessor knows whole needs none.
+	if ttls, _, err := s.LeaseRenewMany(ctx, []int64{11, 20}); err != nil || !slices.Equal(ttls, []int64{30, 7}) || rounds != 1 {
+		t.Errorf("LeaseRenewMany([11 20]) = %v, %v after %d linearizes; want [30 7] after 1", ttls, err, rounds)
+	}
+}
+
 // TestLeaseRestart: leases and their remaining time survive a restart (WAL
 // replay and snapshots), and expiry continues from the checkpoint.
 func TestLeaseRestart(t *testing.T) {
